@@ -1,0 +1,65 @@
+#!/bin/bash
+# The whole test suite, as CI runs it: lint, unit tests, then the root suites
+# (functional, e2e on a private libvirtd, nova's functional stack), each test
+# worker inside its own network and mount namespaces. Run as root on Debian 12.
+#
+#   ./tools/run-tests.sh                 everything
+#   ./tools/run-tests.sh unit functional only these suites (lint unit
+#                                        functional e2e nova_functional)
+set -o errexit -o nounset -o pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+"$top/tools/bootstrap.sh"
+# shellcheck disable=SC1091
+. "$top/.venv/bin/activate"
+
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(lint unit functional e2e nova_functional)
+
+passed=0 failed=0 skipped=0
+tally() {
+    local stats
+    stats=$(stestr last --subunit | subunit-stats 2>/dev/null || true)
+    passed=$((passed + $(awk '/^Passed tests:/ {print $3}' <<<"$stats")))
+    failed=$((failed + $(awk '/^Failed tests:/ {print $3}' <<<"$stats")))
+    skipped=$((skipped + $(awk '/^Skipped tests:/ {print $3}' <<<"$stats")))
+}
+
+status=0
+for suite in "${suites[@]}"; do
+    echo "=== $suite"
+    case $suite in
+    lint)
+        flake8 || status=1
+        shell_files=()
+        for f in tools/*.sh .ci/run devstack/plugin.sh devstack/settings \
+                devstack/override-defaults; do
+            [ -e "$f" ] && shell_files+=("$f")
+        done
+        bashate -i E006 -e E005,E042 "${shell_files[@]}" || status=1
+        shellcheck -x "${shell_files[@]}" || status=1
+        ;;
+    unit)
+        stestr --test-path "./nova_lxc_contrail/tests/unit" run || status=1
+        tally
+        ;;
+    functional|e2e|nova_functional)
+        PYTHON="python -m nova_lxc_contrail.tests.sandbox" \
+            stestr --test-path "./nova_lxc_contrail/tests/$suite" run \
+            --concurrency 2 || status=1
+        tally
+        ;;
+    *)
+        echo "unknown suite: $suite" >&2
+        exit 2
+        ;;
+    esac
+done
+
+if [ "$skipped" -gt 0 ]; then
+    echo "$skipped tests were skipped: every test must run here" >&2
+    status=1
+fi
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit $status
