@@ -72,9 +72,10 @@ class PrivateLibvirtd(object):
         for options in controllers:
             # libvirt_lxc joins every hierarchy of /proc/self/cgroup, the
             # named systemd one included.
-            name = options.split('name=')[-1]
-            data = 'none,' + options if options.startswith('name=') else options
-            self._mount('cgroup', '/sys/fs/cgroup/' + name, 'cgroup', data=data)
+            named = options.startswith('name=')
+            self._mount('cgroup',
+                        '/sys/fs/cgroup/' + options.split('name=')[-1],
+                        'cgroup', data='none,' + options if named else options)
 
     def _mount_private_dirs(self):
         for path in PRIVATE_DIRS:
@@ -180,7 +181,8 @@ def _cgroup_v1_controllers():
             fields = line.split(' - ', 1)[1].split()
             if fields[0] != 'cgroup':
                 continue
-            options = [o for o in fields[2].split(',') if o not in ('rw', 'ro')]
+            options = [o for o in fields[2].split(',')
+                       if o not in ('rw', 'ro')]
             if options:
                 controllers.add(','.join(options))
     return controllers

@@ -9,8 +9,8 @@ test cannot touch the host's network or mount table. Tests still clean up
 after themselves: loop devices and processes are not namespaced.
 """
 
-import runpy
 import os
+import runpy
 import sys
 
 from nova_lxc_contrail.standin import namespaces
