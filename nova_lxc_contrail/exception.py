@@ -33,3 +33,22 @@ class ImageError(NovaLxcContrailError):
 
 class ConfigError(NovaLxcContrailError):
     msg_fmt = 'Invalid configuration: %(reason)s'
+
+
+# --- Container root filesystem (nova_lxc_contrail.disk) ---------------------
+
+class InvalidPartitionTable(ImageError):
+    msg_fmt = 'Image %(image)s: invalid partition table: %(reason)s'
+
+
+class RootfsError(ImageError):
+    """The chosen root (partition or whole disk) cannot serve as a rootfs."""
+    msg_fmt = 'Image %(image)s, %(partition)s: %(reason)s'
+
+
+class UnsupportedImage(ImageError):
+    msg_fmt = 'Image %(image)s: %(reason)s'
+
+
+class DiskAttachError(NovaLxcContrailError):
+    msg_fmt = 'Cannot attach image %(image)s: %(reason)s'
