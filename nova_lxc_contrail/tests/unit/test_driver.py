@@ -1,0 +1,298 @@
+"""LxcContrailDriver: loading, configuration checks and its nova glue.
+
+No libvirtd here: the driver is built (nova connects lazily) and its
+overrides are driven with nova's own objects; the disk API and libvirt
+calls are recorded. The real thing runs in tests/e2e.
+"""
+
+import os
+import subprocess
+from unittest import mock
+
+import fixtures
+from nova import context as nova_context
+from nova.network import model as network_model
+from nova import objects
+from nova.virt import driver as virt_driver
+from nova.virt import fake as fake_virt
+from nova.virt.image import model as imgmodel
+from nova.virt.libvirt import config as vconfig
+from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import vif as libvirt_vif
+from oslo_config import fixture as config_fixture
+import testtools
+
+from nova_lxc_contrail import conf
+from nova_lxc_contrail import exception
+from nova_lxc_contrail.virt import container_mtu
+from nova_lxc_contrail.virt import driver
+
+objects.register_all()
+CONF = conf.CONF
+
+PORT = '5a8f1c3e-7d2b-4c1a-9e0f-1b2c3d4e5f60'
+MAC = 'fa:16:3e:12:34:56'
+
+
+class RecordingVIFDriver(libvirt_vif.LibvirtGenericVIFDriver):
+    """A VIF driver class named in [libvirt] vif_driver by the tests."""
+
+
+class NotAVIFDriver(object):
+    def __init__(self, host):
+        pass
+
+
+def vrouter_vif(mtu=1400, vif_type='vrouter', address=MAC):
+    network = network_model.Network(id='net-1', bridge=None,
+                                    subnets=[], meta={'mtu': mtu})
+    return network_model.VIF(id=PORT, address=address, type=vif_type,
+                             network=network)
+
+
+class DriverTestCase(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.conf = self.useFixture(config_fixture.Config(CONF))
+        self.instances = self.useFixture(fixtures.TempDir()).path
+        self.conf.config(instances_path=self.instances)
+        self.conf.config(virt_type='lxc', group='libvirt')
+        self.conf.config(vif_driver=__name__ + '.RecordingVIFDriver',
+                         group='libvirt')
+
+    def make_driver(self):
+        return virt_driver.load_compute_driver(
+            fake_virt.FakeVirtAPI(), 'lxc_contrail.LxcContrailDriver')
+
+    def make_instance(self, **sysmeta):
+        return objects.Instance(uuid='0f7d2f3c-5b0a-4c8e-9a51-3d2e1f0a9b8c',
+                                system_metadata=dict(sysmeta))
+
+
+class TestLoading(DriverTestCase):
+
+    def test_nova_loads_it_by_its_compute_driver_name(self):
+        drv = self.make_driver()
+        self.assertIsInstance(drv, driver.LxcContrailDriver)
+        self.assertIsInstance(drv, libvirt_driver.LibvirtDriver)
+        self.assertIsInstance(drv.vif_driver, RecordingVIFDriver)
+        self.assertIs(drv._host, drv.vif_driver.host)
+
+    def test_default_vif_driver_is_the_lxc_contrail_one(self):
+        from nova_lxc_contrail.virt import vif
+        CONF.clear_override('vif_driver', group='libvirt')
+        self.assertIsInstance(self.make_driver().vif_driver,
+                              vif.LxcContrailVIFDriver)
+
+    def test_vif_driver_that_cannot_be_imported_is_a_startup_error(self):
+        self.conf.config(vif_driver='no_such_module.VIFDriver',
+                         group='libvirt')
+        e = self.assertRaises(exception.ConfigError, self.make_driver)
+        self.assertIn('[libvirt] vif_driver = no_such_module.VIFDriver '
+                      'cannot be imported', str(e))
+
+    def test_vif_driver_of_another_kind_is_a_startup_error(self):
+        self.conf.config(vif_driver=__name__ + '.NotAVIFDriver',
+                         group='libvirt')
+        e = self.assertRaises(exception.ConfigError, self.make_driver)
+        self.assertIn('is not a subclass of nova\'s', str(e))
+        self.assertIn('NotAVIFDriver', str(e))
+
+    def test_virt_type_other_than_lxc_is_refused_before_libvirt(self):
+        drv = self.make_driver()
+        self.conf.config(virt_type='kvm', group='libvirt')
+        with mock.patch.object(drv._host, 'initialize') as initialize:
+            e = self.assertRaises(exception.ConfigError, drv.init_host,
+                                  'compute1')
+        initialize.assert_not_called()
+        self.assertIn('[libvirt] virt_type = kvm', str(e))
+        self.assertIn('set [libvirt] virt_type = lxc', str(e))
+
+
+class TestRootfs(DriverTestCase):
+    """The rootfs steps go to this package's disk API, in nova's order."""
+
+    def setUp(self):
+        super().setUp()
+        self.drv = self.make_driver()
+        self.disk = self.useFixture(fixtures.MockPatch(
+            'nova_lxc_contrail.virt.driver.disk_api')).mock
+        self.disk.setup_container.return_value = '/dev/loop7'
+        for name in ('setup_container', 'teardown_container',
+                     'clean_lxc_namespace'):
+            self.useFixture(fixtures.MockPatch(
+                'nova.virt.libvirt.driver.disk_api.' + name,
+                side_effect=AssertionError('nova\'s own %s ran' % name)))
+        self.image = imgmodel.LocalFileImage('/images/disk',
+                                             imgmodel.FORMAT_QCOW2)
+        backend = self.drv.image_backend
+        self.useFixture(fixtures.MockPatchObject(
+            backend, 'by_name')).mock.return_value.get_model.return_value = (
+            self.image)
+        # nova passes the libvirt connection to get_model: none here.
+        self.useFixture(fixtures.MockPatchObject(
+            driver.LxcContrailDriver, '_conn', None))
+        self.state = self.useFixture(fixtures.MockPatchObject(
+            self.drv, 'get_info')).mock
+        self.instance = self.make_instance()
+        self.rootfs = os.path.join(self.instances, self.instance.uuid,
+                                   'rootfs')
+
+    def boot(self, running=True, block_device_info=None):
+        self.state.return_value.state = 1 if running else 4
+        with self.drv._lxc_disk_handler(nova_context.get_admin_context(),
+                                        self.instance, None,
+                                        block_device_info):
+            self.assertTrue(os.path.isdir(self.rootfs))
+
+    def test_spawn_mounts_with_our_setup_and_saves_the_device(self):
+        self.boot()
+        self.disk.setup_container.assert_called_once_with(self.image,
+                                                          self.rootfs)
+        self.assertEqual('/dev/loop7',
+                         self.instance.system_metadata['rootfs_device_name'])
+        # Running: only the host's view goes, the device stays.
+        self.disk.clean_lxc_namespace.assert_called_once_with(self.rootfs)
+        self.disk.teardown_container.assert_not_called()
+
+    def test_failed_start_tears_the_rootfs_down(self):
+        self.boot(running=False)
+        self.disk.teardown_container.assert_called_once_with(self.rootfs,
+                                                             '/dev/loop7')
+        self.disk.clean_lxc_namespace.assert_not_called()
+
+    def test_destroy_releases_the_saved_device(self):
+        instance = self.make_instance(rootfs_device_name='/dev/loop3')
+        self.drv._teardown_container(instance)
+        self.disk.teardown_container.assert_called_once_with(
+            os.path.join(self.instances, instance.uuid, 'rootfs'),
+            '/dev/loop3')
+
+    def test_idmaps_chown_the_rootfs_and_a_failure_cleans_up(self):
+        self.conf.config(uid_maps=['0:10000:100'], gid_maps=['0:10000:100'],
+                         group='libvirt')
+        chown = self.useFixture(fixtures.MockPatch(
+            'nova.virt.libvirt.utils.chown_for_id_maps',
+            side_effect=OSError('chown failed'))).mock
+        self.state.side_effect = exception.nova_exception.InstanceNotFound(
+            instance_id=self.instance.uuid)
+        self.assertRaises(OSError, self.drv._create_domain_setup_lxc,
+                          None, self.instance, None, None)
+        self.assertEqual(self.rootfs, chown.call_args[0][0])
+        self.disk.teardown_container.assert_called_once_with(self.rootfs,
+                                                             '/dev/loop7')
+
+    def test_boot_from_volume_mounts_the_volume_device(self):
+        connect = self.useFixture(fixtures.MockPatchObject(
+            self.drv, '_connect_volume')).mock
+        connection_info = {'data': {'device_path': '/dev/sdz'}}
+        bdi = {'block_device_mapping': [{
+            'boot_index': 0, 'mount_device': '/dev/vda',
+            'connection_info': connection_info}]}
+        self.boot(block_device_info=bdi)
+        connect.assert_called_once_with(mock.ANY, connection_info,
+                                        self.instance)
+        model = self.disk.setup_container.call_args[0][0]
+        self.assertIsInstance(model, imgmodel.LocalBlockImage)
+        self.assertEqual('/dev/sdz', model.path)
+
+
+class TestNetworkGlue(DriverTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.drv = self.make_driver()
+        self.instance = self.make_instance()
+        self.network_info = network_model.NetworkInfo([vrouter_vif()])
+
+    def test_mtu_is_set_once_the_guest_runs(self):
+        guest = mock.sentinel.guest
+        self.useFixture(fixtures.MockPatchObject(
+            libvirt_driver.LibvirtDriver, '_create_guest_with_network',
+            return_value=guest))
+        apply = self.useFixture(fixtures.MockPatchObject(
+            container_mtu, 'apply')).mock
+        self.assertIs(guest, self.drv._create_guest_with_network(
+            None, '<domain/>', self.instance, self.network_info, None))
+        apply.assert_called_once_with(guest, self.network_info)
+        apply.reset_mock()
+        self.drv._create_guest_with_network(
+            None, '<domain/>', self.instance, self.network_info, None,
+            power_on=False)
+        apply.assert_not_called()
+
+    def test_mtu_failure_stops_the_guest_and_fails(self):
+        self.useFixture(fixtures.MockPatchObject(
+            libvirt_driver.LibvirtDriver, '_create_guest_with_network'))
+        self.useFixture(fixtures.MockPatchObject(
+            container_mtu, 'apply',
+            side_effect=exception.NovaLxcContrailError(reason='no eth0')))
+        destroy = self.useFixture(fixtures.MockPatchObject(
+            self.drv, '_destroy')).mock
+        self.assertRaises(exception.NovaLxcContrailError,
+                          self.drv._create_guest_with_network, None, '',
+                          self.instance, self.network_info, None)
+        destroy.assert_called_once_with(self.instance)
+
+    def test_power_on_keeps_the_ports_plugged(self):
+        unplug = self.useFixture(fixtures.MockPatchObject(
+            self.drv.vif_driver, 'unplug')).mock
+
+        def hard_reboot(context, instance, network_info, *args):
+            # What nova's hard reboot does through destroy and cleanup.
+            self.drv._unplug_vifs(instance, network_info, True)
+
+        self.useFixture(fixtures.MockPatchObject(
+            self.drv, '_hard_reboot', side_effect=hard_reboot))
+        self.drv.power_on(None, self.instance, self.network_info)
+        unplug.assert_not_called()
+        self.assertEqual(set(), self.drv._keep_vifs_plugged)
+        # Everywhere else (delete, hard reboot) the ports are unplugged.
+        self.drv._unplug_vifs(self.instance, self.network_info, True)
+        unplug.assert_called_once_with(self.instance, self.network_info[0])
+
+
+class TestContainerMtu(testtools.TestCase):
+
+    def test_only_vrouter_vifs_with_an_mtu_count(self):
+        info = network_model.NetworkInfo([
+            vrouter_vif(mtu=1400, address='FA:16:3E:00:00:01'),
+            vrouter_vif(mtu=None, address='fa:16:3e:00:00:02'),
+            vrouter_vif(mtu=1450, vif_type='bridge',
+                        address='fa:16:3e:00:00:03')])
+        self.assertEqual({'fa:16:3e:00:00:01': 1400},
+                         container_mtu.wanted_mtus(info))
+        self.assertEqual({}, container_mtu.wanted_mtus(None))
+
+    def test_container_init_is_the_controller_only_child(self):
+        child = subprocess.Popen(['sleep', '30'])
+        self.addCleanup(child.wait)
+        self.addCleanup(child.kill)
+        self.assertEqual(child.pid,
+                         container_mtu.container_init_pid(os.getpid()))
+
+    def test_missing_controller_is_a_clear_error(self):
+        e = self.assertRaises(exception.NovaLxcContrailError,
+                              container_mtu.container_init_pid, 2 ** 22 + 1)
+        self.assertIn('cannot find the init of the LXC container', str(e))
+
+    def test_interface_missing_from_the_domain_fails_before_privsep(self):
+        iface = vconfig.LibvirtConfigGuestInterface()
+        iface.mac_addr = 'fa:16:3e:99:99:99'
+        iface.target_dev = 've5a8f1c3e-7d'
+        guest = mock.Mock(id=1)
+        guest.get_all_devices.return_value = [iface]
+        privileged = self.useFixture(fixtures.MockPatch(
+            'nova_lxc_contrail.virt.privsep.set_veth_mtus')).mock
+        e = self.assertRaises(
+            exception.NovaLxcContrailError, container_mtu.apply, guest,
+            network_model.NetworkInfo([vrouter_vif()]))
+        self.assertIn('no interface with MAC ' + MAC, str(e))
+        privileged.assert_not_called()
+
+    def test_no_vrouter_mtu_means_nothing_to_do(self):
+        guest = mock.Mock()
+        container_mtu.apply(guest, network_model.NetworkInfo(
+            [vrouter_vif(mtu=None)]))
+        guest.get_all_devices.assert_not_called()

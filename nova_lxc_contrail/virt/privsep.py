@@ -1,0 +1,66 @@
+"""Privileged network work inside running LXC containers.
+
+Its own privsep context, with only what the work needs:
+- CAP_NET_ADMIN to change a link;
+- CAP_SYS_ADMIN to enter the container's network namespace (setns);
+- CAP_SYS_PTRACE to open /proc/<pid>/ns/net of a container whose init runs
+  under another uid (``[libvirt] uid_maps``).
+"""
+
+import errno
+
+from oslo_privsep import capabilities
+from oslo_privsep import priv_context
+from pyroute2 import IPRoute
+from pyroute2.netlink import exceptions as nl_exceptions
+
+container_net_pctxt = priv_context.PrivContext(
+    'nova_lxc_contrail',
+    cfg_section='lxc_contrail_container_net_privileged',
+    pypath=__name__ + '.container_net_pctxt',
+    capabilities=[capabilities.CAP_NET_ADMIN,
+                  capabilities.CAP_SYS_ADMIN,
+                  capabilities.CAP_SYS_PTRACE],
+)
+
+
+class LinkNotFound(Exception):
+    """A link to change does not exist; the message says which."""
+
+
+def _set_mtu(ipr, where, mtu, **match):
+    found = ipr.link_lookup(**match)
+    if not found:
+        raise LinkNotFound('no link with %s in %s' % (
+            ', '.join('%s %s' % kv for kv in sorted(match.items())), where))
+    ipr.link('set', index=found[0], mtu=mtu)
+
+
+@container_net_pctxt.entrypoint
+def set_veth_mtus(init_pid, links):
+    """Give both ends of container veth pairs their MTU.
+
+    :param init_pid: pid of the container's init; its network namespace
+        holds the container ends.
+    :param links: (host end name, container end MAC, MTU) per veth pair.
+    :raises LinkNotFound: naming the link that is missing.
+    """
+    container_ns = '/proc/%d/ns/net' % init_pid
+    try:
+        # flags=0: open the namespace, never create one.
+        inside = IPRoute(netns=container_ns, flags=0)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            raise LinkNotFound('container init %d is gone' % init_pid)
+        raise
+    with inside, IPRoute() as host:
+        for host_end, mac, mtu in links:
+            try:
+                # The host end first: a container MTU above its peer's
+                # would drop large frames on the way out.
+                _set_mtu(host, 'the host', mtu, ifname=host_end)
+                _set_mtu(inside, 'container %d' % init_pid, mtu,
+                         address=mac.lower())
+            except nl_exceptions.NetlinkError as e:
+                raise LinkNotFound('setting MTU %d on %s/%s failed: %s' % (
+                    mtu, host_end, mac, e))
