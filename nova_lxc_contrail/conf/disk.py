@@ -5,7 +5,31 @@ from oslo_config import cfg
 from nova_lxc_contrail.conf import vif
 
 disk_opts = [
-    # Filled in by the container root filesystem work (root_partition, ...).
+    cfg.StrOpt('root_partition',
+               default='auto',
+               help='Which part of an instance\'s disk is mounted as the '
+                    'container\'s root filesystem. "auto": the whole disk '
+                    'when it has no partition table, else partition 1 when '
+                    'it holds an executable /sbin/init, else the first '
+                    'other partition (by number) that does. "none": the '
+                    'whole disk. A number: that partition only. The image '
+                    'property lxc_root_partition overrides this per image '
+                    'with the same values.'),
+    cfg.StrOpt('image_export',
+               default='auto',
+               choices=[('auto', 'nbd when the host has /dev/nbd* '
+                                 'devices, else fuse'),
+                        ('fuse', 'qemu-storage-daemon FUSE export: a '
+                                 'raw file next to the container dir'),
+                        ('nbd', 'qemu-nbd on a free /dev/nbdN')],
+               help='How a qcow2 image is shown as a raw disk for the '
+                    'loop device that binds its root partition. Neither '
+                    'needs partition device nodes or device-mapper.'),
+    cfg.FloatOpt('release_timeout',
+                 default=10.0, min=0.0,
+                 help='Seconds teardown waits for the kernel to release '
+                      'the loop device of a stopped container before it '
+                      'stops the qcow2 export under it.'),
 ]
 
 

@@ -1,0 +1,384 @@
+"""Partition-aware container root filesystem, shaped like nova's disk API.
+
+``setup_container``, ``teardown_container`` and ``clean_lxc_namespace``
+take the same arguments as ``nova.virt.disk.api``'s functions, so the nova
+glue can swap them in; ``setup_container`` also takes the image's root
+partition policy. ``inspect_image`` answers the operator CLI.
+
+How teardown finds what to release (nothing is kept in memory): setup
+records the attachment in ``<container_dir>.attach.json`` before it attaches
+anything (see ``state``). Teardown unmounts ``container_dir`` if the mount
+table has it, detaches the recorded loop device only while it is still bound
+to the recorded backing file and offset, also any loop device backed by a
+file inside the instance dir or by the container's export (a lost record,
+an older nova's setup), stops the qcow2 export found through its QMP socket
+or pid file, and removes the record last. Every step is a no-op when there
+is nothing to release, so teardown is idempotent and works after
+nova-compute restarted, with or without the saved device.
+"""
+
+import collections
+import dataclasses
+import os
+import stat
+
+from nova.virt.image import model as imgmodel
+from oslo_config import cfg
+from oslo_log import log as logging
+from oslo_utils import excutils
+
+from nova_lxc_contrail import conf as nlc_conf  # noqa: F401 (registers)
+from nova_lxc_contrail.disk import choose
+from nova_lxc_contrail.disk import export
+from nova_lxc_contrail.disk import fsprobe
+from nova_lxc_contrail.disk import partition
+from nova_lxc_contrail.disk import privsep
+from nova_lxc_contrail.disk import rootfs
+from nova_lxc_contrail.disk import state
+from nova_lxc_contrail import exception
+
+LOG = logging.getLogger(__name__)
+CONF = cfg.CONF
+
+# nova keeps every image property in the instance's system metadata under
+# this key ('image_' + property); ImageMetaProps drops unknown properties.
+SYSTEM_METADATA_KEY = 'image_' + choose.IMAGE_PROPERTY
+
+_Source = collections.namedtuple('_Source', 'path fmt name')
+
+
+@dataclasses.dataclass
+class _Attached:
+    device: str
+    candidate: choose.Candidate
+    filesystem: str
+    init: rootfs.InitCheck
+    table: object
+    probe: dict
+    refused: list
+
+
+# --- public API -------------------------------------------------------------
+
+def root_partition_for_instance(instance):
+    """The instance's image property lxc_root_partition, or None.
+
+    Pass the result as ``setup_container(..., root_partition=...)``.
+    """
+    return (instance.system_metadata or {}).get(SYSTEM_METADATA_KEY)
+
+
+def setup_container(image, container_dir, root_partition=None,
+                    image_name=None):
+    """Attach the image's root filesystem and mount it at container_dir.
+
+    :param image: nova.virt.image.model LocalFileImage (raw or qcow2) or
+        LocalBlockImage
+    :param container_dir: where to mount it (nova: <instance dir>/rootfs)
+    :param root_partition: the image's lxc_root_partition property ('auto',
+        'none' or a number); None uses [lxc_contrail] root_partition
+    :param image_name: how errors name the image (default: its path)
+    :returns: the loop device, for instance.system_metadata
+        ['rootfs_device_name']
+    """
+    source = _source(image, image_name)
+    policy = _policy(root_partition)
+    paths = state.Paths(container_dir)
+    if state.load(paths) is not None:
+        LOG.warning('%s has a leftover attachment; releasing it first',
+                    container_dir)
+        _release(paths)
+    os.makedirs(container_dir, exist_ok=True)
+    attached = _attach(source, paths, policy, read_only=False)
+    LOG.info('Mounted %s of %s (%s, %s) at %s through %s', attached.candidate
+             .label, source.name, attached.filesystem,
+             attached.candidate.reason, container_dir, attached.device)
+    return attached.device
+
+
+def teardown_container(container_dir, container_root_device=None):
+    """Unmount and release everything setup_container attached.
+
+    Idempotent; never raises (like nova's), errors are logged.
+    :returns: True when everything was released
+    """
+    try:
+        _release(state.Paths(container_dir), container_root_device)
+        return True
+    except Exception:
+        LOG.exception('Failed to tear down the container filesystem at %s',
+                      container_dir)
+        return False
+
+
+def clean_lxc_namespace(container_dir):
+    """Unmount the host's view of a running container's rootfs.
+
+    The loop device (and a qcow2 export) stays attached: the container's
+    own mount namespace still uses it.
+    """
+    try:
+        privsep.unmount(container_dir)
+    except Exception:
+        LOG.exception('Failed to unmount the container filesystem at %s',
+                      container_dir)
+
+
+def inspect_image(path, fmt=None, root_partition=None):
+    """Describe an image as setup_container would see it, read-only.
+
+    :param fmt: 'raw' or 'qcow2'; None detects qcow2 by its magic
+    :returns: a dict: image, format, size, partition_table (None or
+        {label, sector_size, disk_size, disk_id, header, partitions: [...]}),
+        filesystems ({'disk' or number: type}), root ({partition, label,
+        filesystem, start, size, reason} or None), init ({path, ok, resolved,
+        links, reason} or None), refused ([{label, filesystem, reason}]),
+        error (why the image cannot be a container, or None)
+    """
+    if fmt is None:
+        fmt = imgmodel.FORMAT_QCOW2 if _is_qcow2(path) else \
+            imgmodel.FORMAT_RAW
+    if os.path.exists(path) and _is_block(path):
+        model = imgmodel.LocalBlockImage(path)
+    else:
+        model = imgmodel.LocalFileImage(path, fmt)
+    source = _source(model, None)
+    policy = _policy(root_partition)
+    result = {'image': path, 'format': fmt, 'policy': str(policy),
+              'size': None, 'partition_table': None, 'filesystems': {},
+              'root': None, 'init': None, 'refused': [], 'error': None}
+    scratch = privsep.make_scratch_dir()
+    paths = state.Paths(os.path.join(scratch, 'rootfs'))
+    attached = None
+    try:
+        attached = _attach(source, paths, policy, read_only=True,
+                           report=result)
+    except exception.NovaLxcContrailError as exc:
+        result['error'] = str(exc)
+    finally:
+        _release(paths)
+        privsep.remove_scratch_dir(scratch)
+    if attached is not None:
+        part = attached.candidate.partition
+        result['root'] = {
+            'partition': part.number if part else None,
+            'label': attached.candidate.label,
+            'filesystem': attached.filesystem,
+            'start': part.start if part else 0,
+            'size': part.size if part else result['size'],
+            'reason': attached.candidate.reason}
+        result['init'] = attached.init.to_dict()
+    return result
+
+
+# --- attach -----------------------------------------------------------------
+
+def _source(image, image_name):
+    if isinstance(image, imgmodel.RBDImage):
+        raise exception.UnsupportedImage(
+            image=image_name or 'rbd:%s/%s' % (image.pool, image.name),
+            reason='RBD images cannot be mounted as a container root '
+                   'filesystem; use a local image backend (images_type = '
+                   'raw or qcow2) or boot from a volume')
+    if not isinstance(image, imgmodel.LocalImage):
+        raise exception.UnsupportedImage(
+            image=image_name or repr(image),
+            reason='%s is not a local file or block device'
+                   % type(image).__name__)
+    name = image_name or image.path
+    if image.format not in (imgmodel.FORMAT_RAW, imgmodel.FORMAT_QCOW2):
+        raise exception.UnsupportedImage(
+            image=name, reason='format %s is not supported (raw and qcow2 '
+                               'are)' % image.format)
+    if not os.path.exists(image.path):
+        raise exception.ImageError(image=name,
+                                   reason='%s does not exist' % image.path)
+    # The kernel reports a loop device's backing file by its real path.
+    return _Source(os.path.realpath(image.path), image.format, name)
+
+
+def _policy(root_partition):
+    if root_partition is None:
+        return choose.parse_policy(CONF.lxc_contrail.root_partition,
+                                   '[lxc_contrail] root_partition')
+    return choose.parse_policy(root_partition,
+                               'image property ' + choose.IMAGE_PROPERTY)
+
+
+def _mount_options(fstype, read_only):
+    options = []
+    if fstype == 'xfs':
+        # Instances of one image share the filesystem UUID, which XFS
+        # otherwise refuses to mount twice.
+        options.append('nouuid')
+        if read_only:
+            options.append('norecovery')
+    elif fstype == 'ext4' and read_only:
+        options.append('noload')       # no journal replay: truly read-only
+    return ','.join(options)
+
+
+def _attach(source, paths, policy, read_only, report=None):
+    """Attach and mount the root; on any failure release everything."""
+    record = {'image': source.path, 'format': source.fmt,
+              'export': None, 'loop': None}
+    state.save(paths, record)
+    try:
+        backing = source.path
+        if source.fmt != imgmodel.FORMAT_RAW:
+            backing = _start_export(source, paths, record, read_only)
+        probe = privsep.probe_image(backing, source.name)
+        table = (partition.PartitionTable.from_dict(probe['table'])
+                 if probe['table'] else None)
+        if report is not None:
+            report.update(size=probe['size'],
+                          partition_table=probe['table'],
+                          filesystems=probe['filesystems'])
+        if (table is None and probe['qcow2_magic'] and
+                source.fmt == imgmodel.FORMAT_RAW):
+            raise exception.ImageError(
+                image=source.name, reason='this is a qcow2 image, but it '
+                                          'was given as raw')
+        refused = [] if report is None else report['refused']
+        for candidate in choose.candidates(table, policy, source.name):
+            attached = _try(candidate, source, paths, backing, probe,
+                            record, read_only, refused)
+            if attached is not None:
+                attached.table = table
+                return attached
+        raise exception.RootfsError(
+            image=source.name, partition='every partition',
+            reason='no executable /sbin/init found (%s)'
+                   % '; '.join('%s: %s' % (r['label'], r['reason'])
+                               for r in refused))
+    except BaseException:
+        with excutils.save_and_reraise_exception():
+            _release(paths)
+
+
+def _try(candidate, source, paths, backing, probe, record, read_only,
+         refused):
+    """Mount one candidate and check it; None when it is not the root."""
+    part = candidate.partition
+    key = str(part.number) if part else 'disk'
+    fstype = probe['filesystems'].get(key)
+    if fstype not in fsprobe.MOUNTABLE:
+        if fstype is None:
+            why = 'no filesystem found'
+            if part is None and probe['table']:
+                why += ' (the disk has a %s partition table: set ' \
+                       'root_partition to auto or a number)' % \
+                       probe['table']['label']
+            elif part is None:
+                why += ' and no partition table: this is not a disk image'
+        else:
+            why = ('%s is not a root filesystem (ext2/3/4, xfs or btrfs '
+                   'are)' % fstype)
+        return _refuse(candidate, source, fstype, why, refused)
+
+    driver = fsprobe.MOUNTABLE[fstype]
+    offset, size = (part.start, part.size) if part else (0, 0)
+    record['loop'] = {'device': None, 'backing': backing, 'offset': offset}
+    state.save(paths, record)
+    device = privsep.attach_and_mount(
+        backing, offset, size, driver, paths.container_dir, read_only,
+        _mount_options(driver, read_only), source.name, candidate.label)
+    record['loop']['device'] = device
+    state.save(paths, record)
+
+    check = rootfs.InitCheck(**privsep.check_init(paths.container_dir))
+    if check.ok:
+        return _Attached(device, candidate, fstype, check, None, probe,
+                         refused)
+    # Not the root: unmounting frees the autoclear loop device.
+    privsep.unmount(paths.container_dir)
+    privsep.release_loops([[device, backing, offset]], [])
+    record['loop'] = None
+    state.save(paths, record)
+    return _refuse(candidate, source, fstype,
+                   'no executable /sbin/init: ' + check.reason, refused)
+
+
+def _refuse(candidate, source, fstype, why, refused):
+    refused.append({'label': candidate.label, 'filesystem': fstype,
+                    'reason': why})
+    if candidate.explicit:
+        raise exception.RootfsError(image=source.name,
+                                    partition=candidate.label, reason=why)
+    LOG.debug('%s of %s is not the root: %s', candidate.label, source.name,
+              why)
+    return None
+
+
+def _start_export(source, paths, record, read_only):
+    kind = CONF.lxc_contrail.image_export
+    if kind == 'auto':
+        kind = 'nbd' if export.nbd_available() else 'fuse'
+    try:
+        if kind == 'nbd':
+            record['export'] = {'kind': 'nbd', 'device': None}
+            state.save(paths, record)
+            device = privsep.nbd_start(source.path, source.fmt, paths.pid,
+                                       read_only)
+            record['export']['device'] = device
+            state.save(paths, record)
+            return device
+        if len(os.fsencode(paths.qmp)) > state.MAX_SOCKET_PATH:
+            raise export.ExportError('the path %s is too long for a unix '
+                                     'socket' % paths.qmp)
+        record['export'] = {'kind': 'fuse'}
+        state.save(paths, record)
+        privsep.fuse_start(source.path, source.fmt, paths.export, paths.qmp,
+                           paths.pid, read_only)
+        return paths.export
+    except export.ExportError as exc:
+        raise exception.DiskAttachError(
+            image=source.name, reason='%s export failed: %s' % (kind, exc))
+
+
+# --- release ----------------------------------------------------------------
+
+def _release(paths, device=None):
+    record = state.load(paths) or {}
+    privsep.unmount(paths.container_dir)
+
+    exact = []
+    loop_record = record.get('loop')
+    if loop_record:
+        exact.append([loop_record['device'], loop_record['backing'],
+                      loop_record['offset']])
+    # nova's image backend keeps the instance's disk at <instance dir>/disk
+    owned = [paths.export, os.path.join(paths.instance_dir, 'disk')]
+    pending = privsep.release_loops(exact, owned)
+    if device and device not in [e[0] for e in exact]:
+        LOG.debug('Saved root device %s was not recorded for %s; it is '
+                  'released only if it reads a file of the instance dir',
+                  device, paths.container_dir)
+
+    export_record = record.get('export') or {}
+    if export_record.get('kind') == 'nbd':
+        if export_record.get('device'):
+            privsep.nbd_stop(export_record['device'], paths.pid)
+    elif export_record or _exists_any(paths.export, paths.qmp, paths.pid):
+        if pending and not privsep.wait_loops_released(
+                paths.export, CONF.lxc_contrail.release_timeout):
+            LOG.warning('%s still in use by %s; stopping its export anyway',
+                        paths.export, ', '.join(pending))
+        privsep.fuse_stop(paths.export, paths.qmp, paths.pid)
+    state.remove(paths)
+
+
+def _exists_any(*paths):
+    return any(os.path.lexists(p) for p in paths)
+
+
+def _is_qcow2(path):
+    try:
+        with open(path, 'rb') as f:
+            return f.read(4) == privsep.QCOW2_MAGIC
+    except OSError:
+        return False
+
+
+def _is_block(path):
+    return stat.S_ISBLK(os.stat(path).st_mode)
