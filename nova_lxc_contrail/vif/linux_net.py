@@ -1,0 +1,251 @@
+"""A port's host devices: a tap enslaved to its own promiscuous bridge.
+
+``plug_devices`` and ``unplug_devices`` are each ONE privsep call
+(CAP_NET_ADMIN). They talk netlink through pyroute2 and look devices up by
+name (``if_nametoindex`` or ``link('get', ifname=...)``), never with a dump,
+so their cost does not grow with the number of ports on the host.
+
+Deleting a netdev costs the kernel RCU synchronisations (tens of ms), paid
+per ``unregister_netdevice_many`` batch. RTM_DELLINK with only IFLA_GROUP
+deletes every link of that group in one batch, so both devices of a port
+share a link group and go in one request. The group is
+``0x80000000 | <ifindex of the port's tap>``: ifindexes are unique among the
+live devices of a namespace, operators' groups are small numbers, so no
+other port's (or anybody's) device can be in it.
+"""
+
+import contextlib
+import errno
+import os
+import socket
+import threading
+
+from oslo_log import log as logging
+from oslo_utils import excutils
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_PROMISC
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP
+
+from nova_lxc_contrail import exception
+from nova_lxc_contrail.vif import privsep
+
+LOG = logging.getLogger(__name__)
+
+TAP_KIND = 'tun'
+BRIDGE_KIND = 'bridge'
+_TUN_TYPE_TAP = 2
+PORT_GROUP_BASE = 0x80000000
+
+
+def port_group(ifindex):
+    """The link group holding the devices of the port whose tap is this."""
+    return PORT_GROUP_BASE | ifindex
+
+
+class _IPRoutePool(object):
+    """Reuses netlink sockets: opening one costs more than a request."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._free = []
+        self._pid = os.getpid()
+
+    @contextlib.contextmanager
+    def get(self):
+        with self._lock:
+            if self._pid != os.getpid():
+                # Forked (the privsep daemon): these sockets are the
+                # parent's, answers could go to either process.
+                self._free, self._pid = [], os.getpid()
+            ipr = self._free.pop() if self._free else None
+        if ipr is None:
+            ipr = IPRoute()
+        try:
+            yield ipr
+        except (NetlinkError, exception.NovaLxcContrailError):
+            self._put(ipr)
+            raise
+        except BaseException:
+            ipr.close()
+            raise
+        self._put(ipr)
+
+    def _put(self, ipr):
+        with self._lock:
+            if self._pid == os.getpid():
+                self._free.append(ipr)
+                return
+        ipr.close()
+
+
+_POOL = _IPRoutePool()
+
+
+def _ifindex(name):
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        return None
+
+
+def _get_link(ipr, name):
+    try:
+        return ipr.link('get', ifname=name)[0]
+    except NetlinkError as e:
+        if e.code == errno.ENODEV:
+            return None
+        raise
+
+
+def _kind(link):
+    return link.get_nested('IFLA_LINKINFO', 'IFLA_INFO_KIND')
+
+
+def _is_expected(link, kind):
+    if _kind(link) != kind:
+        return False
+    if kind == TAP_KIND:
+        tun_type = link.get_nested('IFLA_LINKINFO', 'IFLA_INFO_DATA',
+                                   'IFLA_TUN_TYPE')
+        return tun_type in (None, _TUN_TYPE_TAP)
+    return True
+
+
+def _require(ipr, name, kind):
+    """The link called ``name``, refusing a device of another kind."""
+    link = _get_link(ipr, name)
+    if link is not None and not _is_expected(link, kind):
+        raise exception.InvalidPort(
+            port=name, reason='a %s device of that name exists; expected a '
+            '%s device. Remove it or pick another port' %
+            (_kind(link) or 'non-virtual', 'tap' if kind == TAP_KIND
+             else kind))
+    return link
+
+
+def _delete_links(ipr, links):
+    """Delete ``[(ifindex, group), ...]`` in one unregister batch."""
+    group = port_group(links[0][0])
+    for index, current in links:
+        if current != group:
+            ipr.link('set', index=index, group=group)
+    try:
+        ipr.link('del', group=group)
+    except NetlinkError as e:
+        if e.code != errno.ENODEV:
+            raise
+
+
+def _present(ipr, names_kinds):
+    links = []
+    for name, kind in names_kinds:
+        if name is None:
+            continue
+        link = _get_link(ipr, name)
+        if link is None:
+            continue
+        if not _is_expected(link, kind):
+            LOG.warning('Leaving %(name)s alone: it is a %(actual)s device, '
+                        'not a %(kind)s device of a port',
+                        {'name': name, 'actual': _kind(link), 'kind': kind})
+            continue
+        links.append((name, link['index'], link.get_attr('IFLA_GROUP')))
+    return links
+
+
+@privsep.vif_plug.entrypoint
+def plug_devices(tap, bridge, mtu=None, promiscuous=True):
+    """Create (or converge) the port's tap and bridge.
+
+    The tap is enslaved to the bridge, both are up, the bridge is
+    promiscuous or not as asked, both get ``mtu`` when given. On failure
+    the devices this call created are removed again.
+
+    :returns: the names of the devices this call created.
+    """
+    created = []
+    with _POOL.get() as ipr:
+        try:
+            tap_index = _ifindex(tap)
+            if tap_index is None:
+                ipr.link('add', ifname=tap, kind='tuntap', mode='tap')
+                created.append((tap, TAP_KIND))
+                tap_index = socket.if_nametoindex(tap)
+            else:
+                _require(ipr, tap, TAP_KIND)
+            group = port_group(tap_index)
+            common = {'group': group}
+            if mtu:
+                common['mtu'] = mtu
+            bridge_flags = IFF_UP | (IFF_PROMISC if promiscuous else 0)
+            bridge_index = _ifindex(bridge)
+            if bridge_index is None:
+                ipr.link('add', ifname=bridge, kind='bridge',
+                         flags=bridge_flags, change=IFF_UP | IFF_PROMISC,
+                         **common)
+                created.append((bridge, BRIDGE_KIND))
+                bridge_index = socket.if_nametoindex(bridge)
+            else:
+                _require(ipr, bridge, BRIDGE_KIND)
+                ipr.link('set', index=bridge_index, flags=bridge_flags,
+                         change=IFF_UP | IFF_PROMISC, **common)
+            ipr.link('set', index=tap_index, master=bridge_index,
+                     flags=IFF_UP, change=IFF_UP, **common)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                _undo(ipr, created)
+    return [name for name, _ in created]
+
+
+def _undo(ipr, created):
+    """Remove what a failed plug created; ``created`` is [(name, kind)]."""
+    if not created:
+        return
+    try:
+        links = _present(ipr, created)
+        if links:
+            _delete_links(ipr, [(index, group) for _, index, group in links])
+    except Exception:
+        LOG.exception('Could not remove %s after a failed plug',
+                      [name for name, _ in created])
+
+
+@privsep.vif_plug.entrypoint
+def unplug_devices(tap, bridge):
+    """Delete the port's tap and bridge, whichever exist, in one batch.
+
+    A device of that name but of another kind is not the port's: it is
+    left alone with a warning. Either name may be None.
+
+    :returns: the names of the devices deleted.
+    """
+    with _POOL.get() as ipr:
+        links = _present(ipr, [(tap, TAP_KIND), (bridge, BRIDGE_KIND)])
+        if links:
+            _delete_links(ipr, [(index, group) for _, index, group in links])
+    return [name for name, _, _ in links]
+
+
+def device_state(name):
+    """What the kernel says about one device, or None; needs no privilege.
+
+    :returns: dict with index, kind, master (ifindex or None), mtu, group,
+        up, promiscuous (the user-set IFF_PROMISC flag), operstate.
+    """
+    with _POOL.get() as ipr:
+        link = _get_link(ipr, name)
+    if link is None:
+        return None
+    flags = link['flags']
+    return {
+        'name': name,
+        'index': link['index'],
+        'kind': _kind(link),
+        'master': link.get_attr('IFLA_MASTER'),
+        'mtu': link.get_attr('IFLA_MTU'),
+        'group': link.get_attr('IFLA_GROUP'),
+        'up': bool(flags & IFF_UP),
+        'promiscuous': bool(flags & IFF_PROMISC),
+        'operstate': link.get_attr('IFLA_OPERSTATE'),
+    }
