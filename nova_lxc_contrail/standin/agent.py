@@ -269,8 +269,10 @@ class AgentStandin(object):
         self._released.clear()
         self.replay()
         self._server.server_activate()
+        # A short poll keeps stop() quick.
         self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name='agent-standin', daemon=True)
+                                        args=(0.02,), name='agent-standin',
+                                        daemon=True)
         self._thread.start()
         LOG.info('vRouter agent stand-in listening at %s (ports dir %s)',
                  self.url, self.ports_dir)

@@ -9,7 +9,9 @@ or sudo running ``privsep-helper``), like os-vif's own plugins.
 from oslo_privsep import capabilities as caps
 from oslo_privsep import priv_context
 
-CFG_SECTION = 'lxc_contrail_vif_privileged'
+from nova_lxc_contrail.conf import vif as vif_conf
+
+CFG_SECTION = vif_conf.PRIVSEP_GROUP
 
 vif_plug = priv_context.PrivContext(
     'nova_lxc_contrail.vif',
