@@ -12,10 +12,11 @@ from oslo_privsep import priv_context
 from nova_lxc_contrail.conf import vif as vif_conf
 
 CFG_SECTION = vif_conf.PRIVSEP_GROUP
+CAPABILITIES = [caps.CAP_NET_ADMIN]
 
 vif_plug = priv_context.PrivContext(
     'nova_lxc_contrail.vif',
     cfg_section=CFG_SECTION,
     pypath=__name__ + '.vif_plug',
-    capabilities=[caps.CAP_NET_ADMIN],
+    capabilities=CAPABILITIES,
 )

@@ -40,5 +40,5 @@ class TestVifOptions(testtools.TestCase):
 
     def test_privsep_context_keeps_only_cap_net_admin(self):
         self.assertEqual('lxc_contrail_vif_privileged', privsep.CFG_SECTION)
-        self.assertEqual([capabilities.CAP_NET_ADMIN],
-                         cfg.CONF[privsep.CFG_SECTION].capabilities)
+        self.assertEqual([capabilities.CAP_NET_ADMIN], privsep.CAPABILITIES)
+        self.assertEqual(privsep.CFG_SECTION, privsep.vif_plug.cfg_section)
