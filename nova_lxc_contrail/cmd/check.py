@@ -15,11 +15,11 @@ import importlib.util
 import os
 import pwd
 import subprocess
-import threading
 
 from oslo_log import log as logging
 
 from nova_lxc_contrail.cmd import hostview
+from nova_lxc_contrail.cmd import libvirt_ro
 from nova_lxc_contrail.cmd import output
 
 LOG = logging.getLogger(__name__)
@@ -349,52 +349,19 @@ def check_libvirt_driver(host, conf):
                    'restart libvirtd')]
 
 
-def _libvirt_uri(conf):
-    return conf.libvirt.connection_uri or 'lxc:///'
-
-
-def _open_libvirt(uri, timeout):
-    """(driver type, version string) of a read-only connection to ``uri``.
-
-    Runs in a daemon thread: a hung libvirtd must not hang the check.
-    """
-    import libvirt
-
-    # libvirt prints every error on stderr by default.
-    libvirt.registerErrorHandler(lambda *args: None, None)
-    answer = {}
-
-    def probe():
-        try:
-            conn = libvirt.openReadOnly(uri)
-            try:
-                version = conn.getLibVersion()
-                answer['result'] = (conn.getType(), '%d.%d.%d' % (
-                    version // 1000000, version // 1000 % 1000,
-                    version % 1000))
-            finally:
-                conn.close()
-        except libvirt.libvirtError as e:
-            answer['error'] = e.get_error_message() or str(e)
-
-    thread = threading.Thread(target=probe, name='check-libvirt',
-                              daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise TimeoutError('no answer within %.0fs' % timeout)
-    if 'error' in answer:
-        raise ConnectionError(answer['error'])
-    return answer['result']
+def _describe_connection(conn):
+    version = conn.getLibVersion()
+    return conn.getType(), '%d.%d.%d' % (
+        version // 1000000, version // 1000 % 1000, version % 1000)
 
 
 def check_libvirt_connection(host, conf):
-    uri = _libvirt_uri(conf)
+    uri = libvirt_ro.uri_of(conf)
     try:
-        kind, version = _open_libvirt(uri, LIBVIRT_TIMEOUT)
-    except (ConnectionError, TimeoutError) as e:
-        return [Result('libvirt', 'libvirt connection', FAIL,
-                       '%s: %s' % (uri, e),
+        kind, version = libvirt_ro.query(uri, _describe_connection,
+                                         LIBVIRT_TIMEOUT)
+    except libvirt_ro.LibvirtUnavailable as e:
+        return [Result('libvirt', 'libvirt connection', FAIL, str(e),
                        'start libvirtd (systemctl start libvirtd) or '
                        'virtlxcd, and check [libvirt] connection_uri')]
     if kind != 'LXC':
@@ -431,13 +398,24 @@ def check_ports_dir(host, conf):
     owner = ('%s:%s' % (nova_user.pw_name, nova_user.pw_name)
              if nova_user else 'root:root')
     remedy = 'install -d -o %s -m 0755 %s' % (owner, path)
-    if not host.isdir(path):
-        return [Result('agent', 'ports dir', FAIL,
-                       '%s missing or not a directory' % path, remedy)]
-    st = os.stat(host.path(path))
     users = [pwd.getpwuid(os.geteuid())]
     if nova_user and nova_user.pw_uid != os.geteuid():
         users.append(nova_user)
+    if not host.isdir(path):
+        # The first plug creates it when it can: find the nearest parent.
+        parent = os.path.dirname(path.rstrip('/'))
+        while parent != '/' and not host.isdir(parent):
+            parent = os.path.dirname(parent)
+        st = os.stat(host.path(parent))
+        denied = [u.pw_name for u in users if not _writable_by(st, u)]
+        if denied:
+            return [Result('agent', 'ports dir', FAIL,
+                           '%s missing, and %s cannot create it in %s' % (
+                               path, ', '.join(denied), parent), remedy)]
+        return [Result('agent', 'ports dir', WARN,
+                       '%s missing; the first plug creates it' % path,
+                       remedy + ' (so that the vRouter agent finds it too)')]
+    st = os.stat(host.path(path))
     denied = [u.pw_name for u in users if not _writable_by(st, u)]
     detail = '%s (mode %04o, owner uid %d)' % (path, st.st_mode & 0o7777,
                                                st.st_uid)
@@ -448,6 +426,21 @@ def check_ports_dir(host, conf):
     files = [n for n in host.listdir(path) if not n.startswith('.')]
     return [_ok('agent', 'ports dir', '%s, writable by %s, %d port files' % (
         detail, ', '.join(u.pw_name for u in users), len(files)))]
+
+
+def check_agent(host, conf):
+    from nova_lxc_contrail.cmd import inventory
+
+    url = conf.lxc_contrail.agent_url
+    error = inventory.agent_error(conf)
+    if error is None:
+        return [_ok('agent', 'vRouter agent', 'answers at %s' % url)]
+    return [Result('agent', 'vRouter agent', WARN,
+                   '%s: %s; plugs still write port files, which the agent '
+                   'replays when it starts' % (url, error),
+                   'start the vRouter agent (systemctl start '
+                   'contrail-vrouter-agent) and check [lxc_contrail] '
+                   'agent_url')]
 
 
 # --- nova.conf --------------------------------------------------------------
@@ -529,7 +522,7 @@ CHECKS = (
     check_kernel_features,
     check_tun, check_loop, check_qcow2_attach,
     check_qemu_img, check_libvirt_driver, check_libvirt_connection,
-    check_ports_dir,
+    check_ports_dir, check_agent,
     check_compute_driver, check_virt_type, check_vif_driver,
     check_os_vif_plugin, check_images_type,
 )
@@ -541,7 +534,7 @@ CHECK_GROUPS = {
     check_tun: 'devices', check_loop: 'devices',
     check_qcow2_attach: 'devices', check_qemu_img: 'tools',
     check_libvirt_driver: 'libvirt', check_libvirt_connection: 'libvirt',
-    check_ports_dir: 'agent',
+    check_ports_dir: 'agent', check_agent: 'agent',
     check_compute_driver: 'nova', check_virt_type: 'nova',
     check_vif_driver: 'nova', check_os_vif_plugin: 'nova',
     check_images_type: 'nova',

@@ -6,6 +6,7 @@ Reads nova's configuration the way nova-compute does (``--config-file`` and
 """
 
 import argparse
+import importlib
 import logging as std_logging
 import sys
 import warnings
@@ -13,15 +14,15 @@ import warnings
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from nova_lxc_contrail.cmd import check
-from nova_lxc_contrail.cmd import lxc_config
 from nova_lxc_contrail import exception
 
 LOG = logging.getLogger(__name__)
 
-# Each module offers add_parser(subparsers); the parser it adds carries
-# ``func(args, conf) -> exit status`` and ``needs_config``.
-COMMANDS = (check, lxc_config)
+# Modules of nova_lxc_contrail.cmd, one per command. Each offers
+# add_parser(subparsers); the parser it adds carries
+# ``func(args, conf) -> exit status`` and ``needs_config``. They are imported
+# when the parser is built, after main() has quietened import-time warnings.
+COMMANDS = ('check', 'lxc_config', 'image', 'ports', 'cleanup')
 
 EXAMPLES = """\
 examples:
@@ -65,8 +66,9 @@ def build_parser():
     subparsers = parser.add_subparsers(
         dest='command', metavar='COMMAND', title='commands')
     subparsers.required = True
-    for command in COMMANDS:
-        command.add_parser(subparsers)
+    for name in COMMANDS:
+        module = importlib.import_module('nova_lxc_contrail.cmd.' + name)
+        module.add_parser(subparsers)
     return parser
 
 

@@ -354,7 +354,9 @@ class TestPortsDirCheck(testtools.TestCase):
         conf = load_conf(self, '[lxc_contrail]\nports_dir = %s\n' % ports)
         host = hostview.HostView('/')
         result = check.check_ports_dir(host, conf)[0]
-        self.assertEqual(check.FAIL, result.status)
+        # The first plug creates it (its parent is writable here).
+        self.assertEqual(check.WARN, result.status)
+        self.assertIn('the first plug creates it', result.detail)
         self.assertIn('install -d', result.remedy)
         os.mkdir(ports, 0o755)
         with open(os.path.join(ports, 'x'), 'w'):
@@ -400,3 +402,29 @@ class TestRunAndRender(testtools.TestCase):
         results = check.run_checks(load_conf(self), hostview.HostView('/'),
                                    groups=('kernel',))
         self.assertEqual({'kernel'}, {r.group for r in results})
+
+
+class TestAgentCheck(testtools.TestCase):
+
+    def test_unreachable_agent_is_a_warning_with_the_reason(self):
+        import socket
+        # A port nobody listens on: bound, never listening, refuses.
+        with socket.socket() as reserved:
+            reserved.bind(('127.0.0.1', 0))
+            url = 'http://127.0.0.1:%d' % reserved.getsockname()[1]
+            conf = load_conf(self, '[lxc_contrail]\nagent_url = %s\n' % url)
+            result = check.check_agent(hostview.HostView('/'), conf)[0]
+        self.assertEqual(check.WARN, result.status)
+        self.assertIn('Connection refused', result.detail)
+        self.assertIn('replays', result.detail)
+
+    def test_live_agent_passes(self):
+        from nova_lxc_contrail.standin import agent as standin_agent
+        tmp = self.useFixture(fixtures.TempDir()).path
+        standin = standin_agent.AgentStandin(tmp)
+        self.addCleanup(standin.stop)
+        standin.start()
+        conf = load_conf(self, '[lxc_contrail]\nagent_url = %s\n' %
+                         standin.url)
+        result = check.check_agent(hostview.HostView('/'), conf)[0]
+        self.assertEqual(check.PASS, result.status, result)
