@@ -1,0 +1,676 @@
+#!/bin/bash
+# DevStack plugin of nova-lxc-contrail: makes this host an LXC compute host
+# (libvirt-LXC instances on an OpenContrail / Tungsten Fabric vRouter) and
+# points nova-compute at this package's drivers.
+#
+#   [[local|localrc]]
+#   enable_plugin nova-lxc-contrail <git-url> [ref]
+#
+# stack.sh, unstack.sh and clean.sh source this file as `plugin.sh MODE
+# [PHASE]` into their own shell (stack.sh runs with errexit): every failing
+# command ends the run and every name defined here leaks into DevStack,
+# hence the nova_lxc_contrail / _nlc prefixes.
+
+_NLC_XTRACE=$(set +o | grep xtrace)
+set +o xtrace
+
+# nova.conf [lxc_contrail] options; each takes its value from the
+# NOVA_LXC_CONTRAIL_<OPTION> knob of devstack/settings.
+_NLC_OPTIONS=(agent_url ports_dir agent_connect_timeout agent_read_timeout
+    bridge_promiscuous root_partition image_export release_timeout)
+_NLC_COMPUTE_DRIVER=lxc_contrail.LxcContrailDriver
+
+
+# Record of what the plugin created
+# ---------------------------------
+# One line per object: "node PATH TYPE MAJOR MINOR", "dir PATH" or
+# "link PATH TARGET". unstack and clean remove these and nothing else.
+
+function _nlc_state_file {
+    echo "$NOVA_LXC_CONTRAIL_STATE_DIR/created"
+}
+
+function _nlc_record {
+    local entry="$*"
+    local file
+    file=$(_nlc_state_file)
+    mkdir -p "$NOVA_LXC_CONTRAIL_STATE_DIR"
+    if ! grep -qxF -- "$entry" "$file" 2>/dev/null; then
+        echo "$entry" >> "$file"
+    fi
+}
+
+function _nlc_forget {
+    local entry="$*"
+    local file
+    file=$(_nlc_state_file)
+    if [[ -f $file ]]; then
+        grep -vxF -- "$entry" "$file" > "$file.new" || true
+        mv "$file.new" "$file"
+    fi
+}
+
+function _nlc_say {
+    echo "nova-lxc-contrail: $*"
+}
+
+function _nlc_prepare_allowed {
+    [[ $(trueorfalse True NOVA_LXC_CONTRAIL_PREPARE_HOST) == True ]]
+}
+
+# The python of DevStack's environment, where nova and this package live.
+function _nlc_python {
+    if [[ ${GLOBAL_VENV:-False} == True && -x ${DEVSTACK_VENV:-}/bin/python ]]; then
+        echo "$DEVSTACK_VENV/bin/python"
+    else
+        echo "python${PYTHON3_VERSION:-3}"
+    fi
+}
+
+# Create PATH and its missing parents, recording each one created.
+# _nlc_make_dir PATH [OWNER]
+function _nlc_make_dir {
+    local path=$1
+    local owner=${2:-}
+    local missing=()
+    local dir=$path
+    while [[ ! -d $dir ]]; do
+        missing=("$dir" "${missing[@]}")
+        dir=$(dirname "$dir")
+    done
+    for dir in "${missing[@]}"; do
+        sudo mkdir "$dir" || return 1
+        _nlc_record dir "$dir"
+        _NLC_MADE_NOW+=("dir $dir")
+        if [[ -n $owner ]]; then
+            sudo chown "$owner" "$dir"
+        fi
+    done
+}
+
+
+# Host check (stack pre-install)
+# ------------------------------
+
+function _nlc_container_kind {
+    local kind
+    if command -v systemd-detect-virt >/dev/null; then
+        kind=$(systemd-detect-virt --container 2>/dev/null) || kind=none
+    elif [[ -f /run/.containerenv ]]; then
+        kind=podman
+    elif [[ -f /.dockerenv ]]; then
+        kind=docker
+    else
+        kind=none
+    fi
+    echo "$kind"
+}
+
+function _nlc_cgroup2_mount {
+    awk '$3 == "cgroup2" {print $2; exit}' /proc/self/mounts
+}
+
+# How to let a container use a device: TYPE MAJOR MINOR PATH
+function _nlc_device_remedy {
+    local type=$1 major=$2 minor=$3 path=$4
+    local rule="$type $major:$minor rwm"
+    case $_NLC_CONTAINER in
+        none)
+            echo "load its kernel module or create the node:" \
+                "sudo mknod $path $type $major ${minor/\*/0}"
+            ;;
+        lxc|lxc-libvirt)
+            echo "allow it in the container's LXC config, then restart the container:"
+            echo "      lxc.cgroup2.devices.allow = $rule   (cgroup v2 host, LXC 4 and later)"
+            echo "      lxc.cgroup.devices.allow = $rule    (cgroup v1 host, LXC 1.x to 4)"
+            if [[ $type == c ]]; then
+                echo "      lxc.mount.entry = $path ${path#/} none bind,create=file,optional 0 0"
+            fi
+            echo "    ('nova-lxc-contrail lxc-config' prints the whole configuration)"
+            ;;
+        docker|podman)
+            echo "start the container with --device-cgroup-rule='$rule'" \
+                "and --device $path (or --privileged)"
+            ;;
+        *)
+            echo "allow the device $rule in the $_NLC_CONTAINER container's device cgroup" \
+                "and make $path visible in it"
+            ;;
+    esac
+}
+
+function _nlc_problem {
+    _NLC_PROBLEMS+=("$*")
+}
+
+function _nlc_note {
+    _NLC_NOTES+=("$*")
+}
+
+function _nlc_check_cgroups {
+    local v1 v2 controllers missing=() found=() name
+    v1=" $(awk '$3 == "cgroup" {print $4}' /proc/self/mounts | tr ',\n' '  ') "
+    v2=$(_nlc_cgroup2_mount)
+    if [[ $v1 =~ \ (cpuacct|memory|devices)\  ]]; then
+        # libvirt-LXC needs these three; cpu, freezer and blkio are optional.
+        for name in cpuacct memory devices; do
+            if [[ $v1 != *" $name "* ]]; then
+                missing+=("$name")
+            fi
+        done
+        if [[ ${#missing[@]} -gt 0 ]]; then
+            _nlc_problem "cgroup v1 controllers not mounted: ${missing[*]}." \
+                "libvirt-LXC needs cpuacct, memory and devices. Mount each one" \
+                "(sudo mkdir -p /sys/fs/cgroup/NAME && sudo mount -t cgroup -o NAME" \
+                "cgroup /sys/fs/cgroup/NAME); in an LXC container: lxc.mount.auto = cgroup:mixed"
+        fi
+        if [[ -n $v2 ]]; then
+            _nlc_note "hybrid cgroup layout (v1 controllers plus cgroup2 at $v2):" \
+                "libvirt's LXC driver fails to start containers while the cgroup2" \
+                "mount is visible to libvirtd. Boot the host with" \
+                "systemd.unified_cgroup_hierarchy=1 (cgroup v2 only), or with" \
+                "systemd.unified_cgroup_hierarchy=0 systemd.legacy_systemd_cgroup_controller=1" \
+                "(cgroup v1 only)."
+        fi
+        for name in cpu cpuacct cpuset memory devices freezer blkio pids; do
+            if [[ $v1 == *" $name "* ]]; then
+                found+=("$name")
+            fi
+        done
+        _NLC_SUMMARY+=("cgroups: v1 (${found[*]})")
+    elif [[ -n $v2 ]]; then
+        controllers=$(cat "$v2/cgroup.controllers" 2>/dev/null || true)
+        controllers=" $controllers "
+        for name in cpu memory; do
+            if [[ $controllers != *" $name "* ]]; then
+                missing+=("$name")
+            fi
+        done
+        if [[ ${#missing[@]} -gt 0 ]]; then
+            _nlc_problem "cgroup v2 controllers not available at $v2: ${missing[*]}." \
+                "libvirt-LXC needs cpu and memory. Delegate them to this host's" \
+                "cgroup (for a container: enable them in its parent's" \
+                "cgroup.subtree_control on the container's host)."
+        fi
+        _NLC_SUMMARY+=("cgroups: v2 at $v2 (${controllers:1:-1})")
+    else
+        _nlc_problem "no cgroup filesystem is mounted: libvirt-LXC needs the" \
+            "cpuacct, memory and devices controllers (cgroup v1) or cgroup2."
+    fi
+}
+
+function _nlc_check_namespaces {
+    local out
+    if ! out=$(sudo unshare --mount --uts --ipc --net --pid --fork true 2>&1); then
+        _nlc_problem "cannot create the mount, UTS, IPC, network and PID namespaces" \
+            "libvirt-LXC puts each instance in ($out). In a container allow" \
+            "nesting: LXC 3 and later: lxc.include = /usr/share/lxc/config/nesting.conf" \
+            "and lxc.apparmor.profile = unconfined (LXC 1.x/2.x: lxc.aa_profile =" \
+            "unconfined); LXD: security.nesting=true; Docker: --privileged."
+    fi
+}
+
+function _nlc_check_libvirt_lxc {
+    local so
+    for so in /usr/lib/*/libvirt/connection-driver/libvirt_driver_lxc.so \
+            /usr/lib64/libvirt/connection-driver/libvirt_driver_lxc.so \
+            /usr/lib/libvirt/connection-driver/libvirt_driver_lxc.so; do
+        if [[ -e $so ]]; then
+            _NLC_SUMMARY+=("libvirt LXC driver: $so")
+            return 0
+        fi
+    done
+    _nlc_problem "libvirt's LXC driver is not installed: install" \
+        "libvirt-daemon-driver-lxc (listed in devstack/files/bindep.txt, which" \
+        "DevStack installs with bindep before this check)."
+}
+
+function _nlc_check_tools {
+    local pair tool missing=()
+    for pair in qemu-img:qemu-utils qemu-storage-daemon:qemu-system-common \
+            fusermount3:fuse3 sfdisk:fdisk mkfs.ext4:e2fsprogs \
+            mkfs.xfs:xfsprogs mknod:coreutils unshare:util-linux; do
+        tool=${pair%%:*}
+        if ! PATH=$PATH:/usr/sbin:/sbin command -v "$tool" >/dev/null; then
+            missing+=("$tool (package ${pair#*:})")
+        fi
+    done
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        _nlc_problem "missing tools: ${missing[*]}; devstack/files/bindep.txt lists" \
+            "their packages."
+    fi
+}
+
+# lib/nova's configure_nova runs `sudo modprobe nbd`, unguarded, for
+# LIBVIRT_TYPE=lxc on Debian and Ubuntu unless NOVA_BACKEND=LVM: when that
+# fails, stack.sh stops there with modprobe's bare error. Run it now.
+function _nlc_check_devstack_nbd {
+    local out
+    if [[ ${LIBVIRT_TYPE:-} != lxc || ${NOVA_BACKEND:-} == LVM ]] || ! is_ubuntu; then
+        return 0
+    fi
+    if ! out=$(sudo modprobe nbd 2>&1); then
+        _nlc_problem "DevStack's configure_nova will run 'sudo modprobe nbd'" \
+            "(LIBVIRT_TYPE=lxc) and stop stack.sh, because it fails here: ${out:-modprobe failed}." \
+            "nova-lxc-contrail itself needs no nbd (qcow2 images go through" \
+            "qemu-storage-daemon's FUSE export), DevStack does. Make nbd loadable:" \
+            "on a VM or bare metal install the running kernel's modules" \
+            "(Debian: linux-image-$(uname -r)); in a container load it on the" \
+            "container's host (sudo modprobe nbd) and bind the host's modules" \
+            "into the container so that modprobe finds it loaded (LXC:" \
+            "lxc.mount.entry = /lib/modules lib/modules none ro,bind 0 0)."
+    fi
+}
+
+function _nlc_load_module {
+    local module=$1
+    if [[ -d /sys/module/$module ]] || ! command -v modprobe >/dev/null; then
+        return 0
+    fi
+    sudo modprobe "$module" 2>/dev/null || true
+}
+
+# Make sure a device node exists and can be opened; create it if missing
+# and allowed. Sets _NLC_DEVICE_ERROR and fails otherwise.
+# _nlc_ensure_node PATH TYPE MAJOR MINOR MODULE
+function _nlc_ensure_node {
+    local path=$1 type=$2 major=$3 minor=$4 module=$5
+    local out
+    _NLC_DEVICE_ERROR=""
+    if [[ ! -e $path ]] && _nlc_prepare_allowed; then
+        _nlc_load_module "$module"
+    fi
+    if [[ ! -e $path ]] && _nlc_prepare_allowed; then
+        if ! _nlc_make_dir "$(dirname "$path")"; then
+            _NLC_DEVICE_ERROR="$path is missing and $(dirname "$path") cannot be created"
+            return 1
+        fi
+        if ! out=$(sudo mknod -m 0660 "$path" "$type" "$major" "$minor" 2>&1); then
+            _NLC_DEVICE_ERROR="$path is missing and cannot be created ($out)"
+            return 1
+        fi
+        if [[ $path == /dev/net/tun || $path == /dev/fuse ]]; then
+            sudo chmod 0666 "$path"
+        else
+            sudo chgrp disk "$path" 2>/dev/null || true
+        fi
+        _nlc_record node "$path" "$type" "$major" "$minor"
+        _NLC_MADE_NOW+=("node $path $type $major $minor")
+    fi
+    if [[ ! -e $path ]]; then
+        _NLC_DEVICE_ERROR="$path is missing"
+        return 1
+    fi
+    # shellcheck disable=SC2016
+    if ! out=$(sudo bash -c ': <>"$1"' _ "$path" 2>&1); then
+        _NLC_DEVICE_ERROR="$path cannot be opened (${out##*: })"
+        return 1
+    fi
+}
+
+# Undo what the current host check created, so that a failed check leaves
+# the host as it found it.
+function _nlc_roll_back {
+    local i entry
+    for ((i = ${#_NLC_MADE_NOW[@]} - 1; i >= 0; i--)); do
+        entry=${_NLC_MADE_NOW[i]}
+        _nlc_remove_entry "$entry" || true
+    done
+    _NLC_MADE_NOW=()
+}
+
+function _nlc_fail_device {
+    local what=$1 type=$2 major=$3 minor=$4 path=$5
+    local remedy
+    remedy=$(_nlc_device_remedy "$type" "$major" "$minor" "$path")
+    _nlc_roll_back
+    die $LINENO "host check failed: $what: $_NLC_DEVICE_ERROR.
+    Remedy: $remedy"
+}
+
+function _nlc_prepare_devices {
+    local n nodes
+    if ! _nlc_ensure_node /dev/net/tun c 10 200 tun; then
+        _nlc_fail_device "the VIF driver creates taps through /dev/net/tun" \
+            c 10 200 /dev/net/tun
+    fi
+    if ! _nlc_ensure_node /dev/loop-control c 10 237 loop; then
+        _nlc_fail_device "root filesystems are attached with loop devices" \
+            c 10 237 /dev/loop-control
+    fi
+    nodes=$NOVA_LXC_CONTRAIL_LOOP_NODES
+    for n in /sys/block/loop*; do
+        n=${n##*loop}
+        if [[ $n =~ ^[0-9]+$ ]] && ((n + 1 > nodes)); then
+            nodes=$((n + 1))
+        fi
+    done
+    for ((n = 0; n < nodes; n++)); do
+        if ! _nlc_ensure_node "/dev/loop$n" b 7 "$n" loop; then
+            _nlc_fail_device "root filesystems are attached with loop devices" \
+                b 7 '*' "/dev/loop$n"
+        fi
+    done
+    _NLC_SUMMARY+=("devices: /dev/net/tun, /dev/loop-control, /dev/loop0-$((nodes - 1))")
+    # [lxc_contrail] image_export: how qcow2 images become raw disks.
+    case $NOVA_LXC_CONTRAIL_IMAGE_EXPORT in
+        nbd)
+            if ! _nlc_ensure_node /dev/nbd0 b 43 0 nbd; then
+                _nlc_fail_device "image_export = nbd needs nbd devices" \
+                    b 43 '*' /dev/nbd0
+            fi
+            _NLC_SUMMARY+=("qcow2 images: qemu-nbd (/dev/nbd0)")
+            ;;
+        fuse)
+            if ! _nlc_ensure_node /dev/fuse c 10 229 fuse; then
+                _nlc_fail_device "image_export = fuse needs FUSE" \
+                    c 10 229 /dev/fuse
+            fi
+            _NLC_SUMMARY+=("qcow2 images: qemu-storage-daemon FUSE export (/dev/fuse)")
+            ;;
+        *)
+            if [[ -b /dev/nbd0 ]]; then
+                _NLC_SUMMARY+=("qcow2 images: qemu-nbd (/dev/nbd0)")
+            elif _nlc_ensure_node /dev/fuse c 10 229 fuse; then
+                _NLC_SUMMARY+=("qcow2 images: qemu-storage-daemon FUSE export (/dev/fuse)")
+            else
+                _nlc_fail_device "qcow2 images need FUSE (or nbd)" \
+                    c 10 229 /dev/fuse
+            fi
+            ;;
+    esac
+}
+
+function nova_lxc_contrail_check_host {
+    local problem note item
+    _NLC_PROBLEMS=()
+    _NLC_NOTES=()
+    _NLC_SUMMARY=()
+    _NLC_MADE_NOW=()
+    _NLC_CONTAINER=$(_nlc_container_kind)
+    _NLC_SUMMARY+=("container: $_NLC_CONTAINER")
+
+    # Checks that change nothing come first: a failure stops here, before
+    # the plugin touched the host.
+    _nlc_check_cgroups
+    _nlc_check_namespaces
+    _nlc_check_libvirt_lxc
+    _nlc_check_tools
+    _nlc_check_devstack_nbd
+    if [[ ! -d /run/systemd/system ]]; then
+        _nlc_note "systemd is not running as init: DevStack starts nova-compute" \
+            "as a systemd unit and restarts libvirtd and iscsid with systemctl."
+    fi
+    for note in "${_NLC_NOTES[@]}"; do
+        _nlc_say "WARNING: $note"
+    done
+    if [[ ${#_NLC_PROBLEMS[@]} -gt 0 ]]; then
+        problem="host check failed (container: $_NLC_CONTAINER):"
+        for item in "${_NLC_PROBLEMS[@]}"; do
+            problem+=$'\n'"    - $item"
+        done
+        die $LINENO "$problem"
+    fi
+
+    _nlc_prepare_devices
+    for item in "${_NLC_SUMMARY[@]}"; do
+        _nlc_say "host check: $item"
+    done
+}
+
+
+# Installation (stack install)
+# ----------------------------
+# nova imports compute drivers as 'nova.virt.<compute_driver>', so
+# nova.virt.lxc_contrail must sit in the directory nova.virt is imported
+# from. DevStack installs nova itself editable from $DEST/nova, so that is
+# nova's git checkout, where neither an editable install of this package
+# nor a wheel's nova/virt/lxc_contrail (it would land in site-packages,
+# which nova.virt never searches) can reach. The plugin installs this
+# package editable (live source, like every DevStack project) and links
+# the shim directory into nova's tree, recording the link for clean.
+
+function _nlc_link_shim {
+    local python virt_dir link shim
+    python=$(_nlc_python)
+    shim=$NOVA_LXC_CONTRAIL_DIR/nova/virt/lxc_contrail
+    if ! virt_dir=$("$python" -c 'import os, nova.virt; print(os.path.dirname(nova.virt.__file__))'); then
+        die $LINENO "nova is not importable with $python; nova-lxc-contrail" \
+            "links its driver module into nova's tree and needs nova installed first"
+    fi
+    link=$virt_dir/lxc_contrail
+    if [[ -L $link && $(readlink "$link") == "$shim" ]]; then
+        _nlc_record link "$link" "$shim"
+        return 0
+    fi
+    if [[ -e $link || -L $link ]]; then
+        _nlc_say "$link exists and was not made by this plugin: keeping it"
+        return 0
+    fi
+    if [[ -w $virt_dir ]]; then
+        ln -s "$shim" "$link"
+    else
+        sudo ln -s "$shim" "$link"
+    fi
+    _nlc_record link "$link" "$shim"
+    _nlc_say "linked $link -> $shim"
+}
+
+function nova_lxc_contrail_install {
+    setup_develop "$NOVA_LXC_CONTRAIL_DIR"
+    _nlc_link_shim
+}
+
+
+# nova.conf (stack post-config)
+# -----------------------------
+
+function nova_lxc_contrail_configure_nova {
+    local option knob
+    # configure_neutron_nova edits nova.conf in the background.
+    async_wait configure_neutron_nova
+    iniset "$NOVA_CONF" DEFAULT compute_driver "$_NLC_COMPUTE_DRIVER"
+    iniset "$NOVA_CONF" libvirt virt_type lxc
+    iniset "$NOVA_CONF" libvirt vif_driver "$NOVA_LXC_CONTRAIL_VIF_DRIVER"
+    for option in "${_NLC_OPTIONS[@]}"; do
+        knob=NOVA_LXC_CONTRAIL_${option^^}
+        iniset "$NOVA_CONF" lxc_contrail "$option" "${!knob}"
+    done
+    _NLC_MADE_NOW=()
+    _nlc_make_dir "$NOVA_LXC_CONTRAIL_PORTS_DIR" "$STACK_USER"
+}
+
+
+# Verification (stack extra)
+# --------------------------
+
+function _nlc_verify_running_compute {
+    local unit=devstack@n-cpu
+    local deadline
+    deadline=$((SECONDS + NOVA_LXC_CONTRAIL_VERIFY_TIMEOUT))
+    local wanted="Loading compute driver '$_NLC_COMPUTE_DRIVER'"
+    local log since first errors state journalctl
+    if ! command -v systemctl >/dev/null || ! command -v journalctl >/dev/null; then
+        _nlc_say "no systemd: cannot check the running nova-compute"
+        return 0
+    fi
+    # The journalctl on our PATH, not the one sudo's secure_path finds.
+    journalctl=$(command -v journalctl)
+    while true; do
+        log=$(sudo "$journalctl" --unit "$unit" --no-pager --output cat --lines 5000 2>/dev/null || true)
+        # Only what nova-compute logged since it last loaded a driver counts.
+        since=$(awk 'index($0, "Loading compute driver") {buf = ""} {buf = buf $0 "\n"} END {printf "%s", buf}' <<< "$log")
+        first=$(head -n 1 <<< "$since")
+        if [[ $first == *"Loading compute driver"* && $first != *"$wanted"* ]]; then
+            die $LINENO "nova-compute ($unit) loaded another driver: $first"
+        fi
+        errors=$(grep -E "Unable to load the virtualization driver|is not of type|Invalid configuration" <<< "$since" | head -n 5 || true)
+        if [[ -n $errors ]]; then
+            die $LINENO "nova-compute ($unit) cannot run $_NLC_COMPUTE_DRIVER:
+$errors"
+        fi
+        state=$(systemctl is-active "$unit" 2>/dev/null || true)
+        if [[ $first == *"$wanted"* && $state == active ]]; then
+            _nlc_say "nova-compute ($unit) is running with $_NLC_COMPUTE_DRIVER"
+            return 0
+        fi
+        if [[ $state == failed ]] || ((SECONDS >= deadline)); then
+            die $LINENO "nova-compute ($unit) is ${state:-not running} and did not" \
+                "report running $_NLC_COMPUTE_DRIVER within" \
+                "$NOVA_LXC_CONTRAIL_VERIFY_TIMEOUT s; its last lines (journalctl -u $unit):
+$(tail -n 10 <<< "$log")"
+        fi
+        sleep 2
+    done
+}
+
+function nova_lxc_contrail_verify {
+    local conf=$NOVA_CONF
+    local python out configured
+    if [[ -f ${NOVA_CPU_CONF:-} ]]; then
+        conf=$NOVA_CPU_CONF
+    fi
+    configured=$(iniget "$conf" DEFAULT compute_driver)
+    if [[ $configured != "$_NLC_COMPUTE_DRIVER" ]]; then
+        _nlc_say "$conf sets compute_driver = ${configured:-(unset)}," \
+            "not $_NLC_COMPUTE_DRIVER (a local.conf override?): not checking it"
+        return 0
+    fi
+    python=$(_nlc_python)
+    # (Deprecation warnings of nova's libraries are noise here.)
+    if ! out=$(PYTHONWARNINGS=ignore "$python" "$NOVA_LXC_CONTRAIL_DIR/devstack/tools/verify_driver.py" "$conf" 2>&1); then
+        die $LINENO "nova cannot load compute_driver = $_NLC_COMPUTE_DRIVER" \
+            "from $conf with $python:
+$out"
+    fi
+    _nlc_say "nova loads the driver from $conf: $out"
+    _nlc_verify_running_compute
+    _nlc_say "summary: compute_driver = $configured;" \
+        "[libvirt] virt_type = $(iniget "$conf" libvirt virt_type)," \
+        "vif_driver = $(iniget "$conf" libvirt vif_driver);" \
+        "[lxc_contrail] agent_url = $(iniget "$conf" lxc_contrail agent_url)," \
+        "ports_dir = $(iniget "$conf" lxc_contrail ports_dir)"
+}
+
+
+# unstack and clean
+# -----------------
+
+# Remove one recorded object if it is still what the plugin made.
+function _nlc_remove_entry {
+    local kind path a b c same
+    read -r kind path a b c <<< "$*"
+    case $kind in
+        link)
+            if [[ -L $path && $(readlink "$path") == "$a" ]]; then
+                rm -f "$path" 2>/dev/null || sudo rm -f "$path"
+            elif [[ -e $path || -L $path ]]; then
+                _nlc_say "keeping $path: it changed since the plugin made it"
+            fi
+            ;;
+        node)
+            same=no
+            if [[ ($a == c && -c $path) || ($a == b && -b $path) ]]; then
+                if [[ $(stat -c '%t:%T' "$path") == "$(printf '%x:%x' "$b" "$c")" ]]; then
+                    same=yes
+                fi
+            fi
+            if [[ $same == yes ]]; then
+                sudo rm -f "$path"
+            elif [[ -e $path ]]; then
+                _nlc_say "keeping $path: it changed since the plugin made it"
+            fi
+            ;;
+        dir)
+            if [[ -d $path ]] && ! sudo rmdir "$path" 2>/dev/null; then
+                _nlc_say "keeping $path: it holds files the plugin did not write"
+                return 1
+            fi
+            ;;
+    esac
+    _nlc_forget "$*"
+}
+
+function nova_lxc_contrail_remove_created {
+    local file entries entry i
+    file=$(_nlc_state_file)
+    if [[ ! -f $file ]]; then
+        return 0
+    fi
+    mapfile -t entries < "$file"
+    for ((i = ${#entries[@]} - 1; i >= 0; i--)); do
+        entry=${entries[i]}
+        if _nlc_remove_entry "$entry"; then
+            _nlc_say "removed $entry"
+        fi
+    done
+    if [[ ! -s $file ]]; then
+        rm -f "$file"
+        rmdir "$NOVA_LXC_CONTRAIL_STATE_DIR" 2>/dev/null || true
+    fi
+}
+
+# Ports, bridges and taps are made by nova-compute's VIF driver, not by the
+# plugin; once unstack.sh destroyed the instances, this package's own
+# cleanup removes those no instance owns any more (and nothing else).
+function nova_lxc_contrail_clean_ports {
+    local conf=${NOVA_CPU_CONF:-}
+    local cli=${DEVSTACK_VENV:-}/bin/nova-lxc-contrail
+    if [[ ! -f $conf ]]; then
+        conf=${NOVA_CONF:-}
+    fi
+    if [[ ! -x $cli ]]; then
+        cli=$(command -v nova-lxc-contrail || true)
+    fi
+    if [[ -z $cli || ! -f $conf ]]; then
+        return 0
+    fi
+    if ! sudo "$cli" --config-file "$conf" cleanup; then
+        _nlc_say "WARNING: '$cli --config-file $conf cleanup' failed"
+    fi
+}
+
+
+# Phases
+# ------
+
+if is_service_enabled nova-lxc-contrail; then
+    if [[ $1 == stack ]] && ! is_service_enabled n-cpu; then
+        if [[ ${2:-} == pre-install ]]; then
+            _nlc_say "n-cpu is not enabled on this host: nothing to do"
+        fi
+    elif [[ $1 == stack ]]; then
+        case ${2:-} in
+            pre-install)
+                _nlc_say "checking this host for libvirt-LXC instances"
+                nova_lxc_contrail_check_host
+                ;;
+            install)
+                _nlc_say "installing nova-lxc-contrail"
+                nova_lxc_contrail_install
+                ;;
+            post-config)
+                _nlc_say "configuring $NOVA_CONF"
+                nova_lxc_contrail_configure_nova
+                ;;
+            extra)
+                _nlc_say "checking that nova loads $_NLC_COMPUTE_DRIVER"
+                nova_lxc_contrail_verify
+                ;;
+            test-config)
+                # DevStack's tempest setup already turns off what
+                # LIBVIRT_TYPE=lxc cannot do.
+                ;;
+        esac
+    elif [[ $1 == unstack ]]; then
+        # The plugin runs no service of its own; its device nodes, the
+        # ports dir and the shim link stay for the next stack.sh.
+        :
+    elif [[ $1 == clean ]]; then
+        nova_lxc_contrail_clean_ports
+        nova_lxc_contrail_remove_created
+    fi
+fi
+
+# shellcheck disable=SC2086
+$_NLC_XTRACE

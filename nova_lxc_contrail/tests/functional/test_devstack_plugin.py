@@ -1,0 +1,514 @@
+"""The DevStack plugin (devstack/), run the way DevStack runs it.
+
+DevStack cannot run here (it clones from the internet), so
+``devstack/run-phases.sh`` next to this file sources ``devstack/plugin.sh``
+as stack.sh, unstack.sh and clean.sh do, under errexit (and nounset), with
+stand-ins for DevStack's helpers (``devstack/standins.sh``). It runs in a
+private mount namespace with a fresh tmpfs on /dev, so the host check's
+mknod and device opens happen for real and die with the namespace.
+
+nova is real: a throwaway venv imports the real nova through a tree laid
+out like DevStack's editable nova checkout, so the plugin's link of
+``nova/virt/lxc_contrail`` lands there and the test's own venv is never
+modified; nova-compute's start is nova's own ``load_compute_driver``.
+"""
+
+import configparser
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+
+import fixtures
+import nova
+from oslo_config import cfg
+import testtools
+
+from nova_lxc_contrail import conf as nlc_conf
+from nova_lxc_contrail.conf import opts as conf_opts
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                       'devstack')
+RUN_PHASES = os.path.join(HARNESS, 'run-phases.sh')
+SHELL_FILES = [os.path.join(TOP, 'devstack', name)
+               for name in ('plugin.sh', 'settings', 'override-defaults')]
+HARNESS_FILES = [os.path.join(HARNESS, name)
+                 for name in ('run-phases.sh', 'standins.sh')]
+DRIVER = 'nova_lxc_contrail.virt.driver.LxcContrailDriver'
+VIF_DRIVER = 'nova_lxc_contrail.virt.vif.LxcContrailVIFDriver'
+SHIM = os.path.join(TOP, 'nova', 'virt', 'lxc_contrail')
+
+USER_POST_CONFIG = """\
+[lxc_contrail]
+agent_url = http://192.0.2.10:9091
+[DEFAULT]
+debug = True
+"""
+
+FULL_CYCLE = [
+    'snapshot:start',
+    'stack:pre-install', 'snapshot:pre-install', 'stack:pre-install',
+    'snapshot:pre-install-again',
+    'stack:install', 'snapshot:install', 'stack:install',
+    'snapshot:install-again',
+    'configure_nova',
+    'stack:post-config', 'snapshot:post-config', 'stack:post-config',
+    'snapshot:post-config-again',
+    'merge_post_config', 'snapshot:merged',
+    'start_nova_compute',
+    'stack:extra', 'snapshot:extra', 'stack:extra', 'snapshot:extra-again',
+    'stack:test-config', 'snapshot:test-config',
+    'unstack', 'snapshot:unstack', 'unstack', 'snapshot:unstack-again',
+    'clean', 'snapshot:clean', 'clean', 'snapshot:clean-again',
+]
+
+
+def _nbd_loadable():
+    return os.path.isdir('/sys/module/nbd')
+
+
+class DevstackTree(fixtures.Fixture):
+    """A throwaway DevStack tree: DEST, nova's checkout and DevStack's venv."""
+
+    def _setUp(self):
+        self.work = self.useFixture(fixtures.TempDir()).path
+        self.venv = self.useFixture(fixtures.TempDir()).path
+        # nova's package laid out as DevStack's editable checkout: every
+        # entry links to the real nova except virt/, a real directory.
+        real_nova = os.path.dirname(nova.__file__)
+        self.nova_src = os.path.join(self.work, 'nova-src')
+        self.virt_dir = os.path.join(self.nova_src, 'nova', 'virt')
+        os.makedirs(self.virt_dir)
+        for name in os.listdir(real_nova):
+            if name not in ('virt', '__pycache__'):
+                os.symlink(os.path.join(real_nova, name),
+                           os.path.join(self.nova_src, 'nova', name))
+        for name in os.listdir(os.path.join(real_nova, 'virt')):
+            if name not in ('lxc_contrail', '__pycache__'):
+                os.symlink(os.path.join(real_nova, 'virt', name),
+                           os.path.join(self.virt_dir, name))
+        subprocess.run([sys._base_executable, '-m', 'venv', '--without-pip',
+                        self.venv], check=True)
+        site = subprocess.run(
+            [os.path.join(self.venv, 'bin', 'python'), '-c',
+             'import sysconfig; print(sysconfig.get_path("purelib"))'],
+            check=True, capture_output=True, text=True).stdout.strip()
+        # nova's editable install, then (after this package's, which the
+        # setup_develop stand-in adds as 10-*.pth) the test venv's libraries.
+        with open(os.path.join(site, '00-nova-checkout.pth'), 'w') as f:
+            f.write(self.nova_src + '\n')
+        with open(os.path.join(site, '99-libraries.pth'), 'w') as f:
+            f.write(sysconfig.get_path('purelib') + '\n')
+        self.out = os.path.join(self.work, 'out')
+
+    def run(self, *steps, expect_success=True, env=None, preexec=None):
+        environ = dict(os.environ, NLC_TOP=TOP, NLC_WORK=self.work,
+                       NLC_VENV=self.venv)
+        environ.update(env or {})
+        proc = subprocess.run(
+            ['unshare', '--mount', '--propagation', 'private', 'bash',
+             RUN_PHASES] + list(steps),
+            env=environ, capture_output=True, text=True, timeout=600,
+            preexec_fn=preexec)
+        output = proc.stdout + proc.stderr
+        if expect_success and proc.returncode != 0:
+            raise AssertionError('run-phases.sh failed (%d):\n%s' % (
+                proc.returncode, output[-8000:]))
+        if not expect_success and proc.returncode == 0:
+            raise AssertionError('run-phases.sh succeeded unexpectedly:\n%s'
+                                 % output[-8000:])
+        return output
+
+    def read(self, snapshot, name):
+        path = os.path.join(self.out, snapshot, name)
+        if not os.path.exists(path):
+            return ''
+        with open(path) as f:
+            return f.read()
+
+    def state(self, snapshot):
+        """What a phase can leave: nova.conf, the record, /dev, the tree."""
+        return {name: self.read(snapshot, name)
+                for name in ('nova.conf', 'created', 'dev', 'dev-numbers',
+                             'tree')}
+
+    def user_conf(self, text):
+        path = os.path.join(self.work, 'local-post-config.conf')
+        with open(path, 'w') as f:
+            f.write(text)
+        return path
+
+    def localrc(self, text):
+        path = os.path.join(self.work, 'localrc')
+        with open(path, 'w') as f:
+            f.write(text)
+        return path
+
+
+def _ini(text):
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    return parser
+
+
+def _without_devstack_files(tree):
+    # nova.conf and nova-cpu.conf are DevStack's; clean.sh deletes them.
+    return [line for line in tree.splitlines()
+            if not line.startswith('./etc/nova/')]
+
+
+class TestLint(testtools.TestCase):
+
+    def test_bashate_with_devstack_flags(self):
+        proc = subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), 'bashate'),
+             '-i', 'E006', '-e', 'E005,E042'] + SHELL_FILES + HARNESS_FILES,
+            capture_output=True, text=True)
+        self.assertEqual(0, proc.returncode, proc.stdout + proc.stderr)
+
+    def test_shellcheck(self):
+        proc = subprocess.run(['shellcheck', '-x'] + SHELL_FILES +
+                              HARNESS_FILES, capture_output=True, text=True,
+                              cwd=TOP)
+        self.assertEqual(0, proc.returncode, proc.stdout + proc.stderr)
+
+    def test_define_plugin_is_literal(self):
+        # Tools find the plugin's name with a regex: no variables.
+        with open(os.path.join(TOP, 'devstack', 'settings')) as f:
+            self.assertIn('\ndefine_plugin nova-lxc-contrail\n', f.read())
+
+
+class TestFullCycle(testtools.TestCase):
+    """Every phase in DevStack's order, each one twice."""
+
+    def _run_cycle(self, nounset):
+        tree = self.useFixture(DevstackTree())
+        env = {'NLC_USER_CONF': tree.user_conf(USER_POST_CONFIG),
+               # DevStack's own configure_nova runs 'sudo modprobe nbd'
+               # unless NOVA_BACKEND=LVM; this kernel has no nbd, so the
+               # pre-install check would (rightly) stop the default run:
+               # TestHostCheck covers that.
+               'NLC_LOCALRC': tree.localrc('NOVA_BACKEND=LVM\n')}
+        ports_dir = os.path.join(tree.work, 'var', 'lib', 'contrail',
+                                 'ports')
+        with open(env['NLC_LOCALRC'], 'a') as f:
+            f.write('NOVA_LXC_CONTRAIL_PORTS_DIR=%s\n' % ports_dir)
+        if nounset:
+            env['NLC_NOUNSET'] = '1'
+        output = tree.run(*FULL_CYCLE, env=env)
+        return tree, output, ports_dir
+
+    def _check_cycle(self, tree, output, ports_dir):
+        # Running a phase twice changes nothing.
+        for phase in ('pre-install', 'install', 'post-config', 'extra',
+                      'unstack', 'clean'):
+            self.assertEqual(tree.state(phase),
+                             tree.state(phase + '-again'), phase)
+        self.assertEqual(tree.state('extra'), tree.state('test-config'))
+        self.assertEqual(tree.state('test-config'), tree.state('unstack'))
+
+        # pre-install made the device nodes, for real, and recorded them.
+        created = tree.read('pre-install', 'created').splitlines()
+        numbers = tree.read('pre-install', 'dev-numbers')
+        for line, number in (('node /dev/net/tun c 10 200', './net/tun a:c8'),
+                             ('node /dev/loop-control c 10 237',
+                              './loop-control a:ed'),
+                             ('node /dev/loop0 b 7 0', './loop0 7:0'),
+                             ('node /dev/fuse c 10 229', './fuse a:e5')):
+            self.assertIn(line, created)
+            self.assertIn(number, numbers)
+        self.assertIn('dir /dev/net', created)
+        self.assertIn('host check: container:', output)
+
+        # install: setup_develop of this checkout, the shim linked into
+        # nova's tree (and recorded).
+        calls = tree.read('', 'calls').splitlines()
+        self.assertIn('setup_develop ' + TOP, calls)
+        link = os.path.join(tree.virt_dir, 'lxc_contrail')
+        self.assertIn('./nova-src/nova/virt/lxc_contrail l 777 ' + SHIM,
+                      tree.read('install', 'tree').splitlines())
+        self.assertIn('link %s %s' % (link, SHIM),
+                      tree.read('install', 'created').splitlines())
+
+        # post-config: after configure_neutron_nova (async), our settings.
+        conf = _ini(tree.read('post-config', 'nova.conf'))
+        self.assertEqual('password', conf['neutron']['auth_type'])
+        self.assertEqual('lxc_contrail.LxcContrailDriver',
+                         conf['DEFAULT']['compute_driver'])
+        self.assertEqual('lxc', conf['libvirt']['virt_type'])
+        self.assertEqual(VIF_DRIVER, conf['libvirt']['vif_driver'])
+        self.assertEqual('http://localhost:9091',
+                         conf['lxc_contrail']['agent_url'])
+        self.assertEqual(ports_dir, conf['lxc_contrail']['ports_dir'])
+        self.assertIn('./var/lib/contrail/ports d 755 ',
+                      tree.read('post-config', 'tree'))
+        self.assertIn('dir ' + ports_dir,
+                      tree.read('post-config', 'created').splitlines())
+
+        # The user's [[post-config|$NOVA_CONF]] wins.
+        merged = _ini(tree.read('merged', 'nova.conf'))
+        self.assertEqual('http://192.0.2.10:9091',
+                         merged['lxc_contrail']['agent_url'])
+        self.assertEqual('True', merged['DEFAULT']['debug'])
+        self.assertEqual('lxc_contrail.LxcContrailDriver',
+                         merged['DEFAULT']['compute_driver'])
+
+        # The final nova.conf parses with oslo.config.
+        opts = cfg.ConfigOpts()
+        nlc_conf.register_opts(opts)
+        opts.register_opt(cfg.StrOpt('compute_driver'))
+        opts.register_opt(cfg.StrOpt('virt_type'), group='libvirt')
+        nova_conf = os.path.join(tree.out, 'merged', 'nova.conf')
+        opts(['--config-file', nova_conf], default_config_files=[])
+        self.assertEqual('lxc_contrail.LxcContrailDriver',
+                         opts.compute_driver)
+        self.assertEqual('lxc', opts.libvirt.virt_type)
+        self.assertEqual(VIF_DRIVER, opts.libvirt.vif_driver)
+        self.assertEqual('http://192.0.2.10:9091',
+                         opts.lxc_contrail.agent_url)
+        self.assertTrue(opts.lxc_contrail.bridge_promiscuous)
+
+        # nova's own load_compute_driver built LxcContrailDriver from it,
+        # through the linked shim.
+        with open(os.path.join(tree.out, 'n-cpu.json')) as f:
+            loaded = json.load(f)
+        self.assertEqual(DRIVER, loaded['class'])
+        self.assertTrue(loaded['is_compute_driver'])
+        self.assertEqual(os.path.join(link, '__init__.py'),
+                         loaded['module_file'])
+        self.assertEqual(VIF_DRIVER, loaded['vif_driver'])
+        self.assertEqual('http://192.0.2.10:9091',
+                         loaded['lxc_contrail']['agent_url'])
+        # stack extra checked both the config and the running service.
+        self.assertIn('nova loads the driver from', output)
+        self.assertIn('"class": "%s"' % DRIVER, output)
+        self.assertIn('is running with lxc_contrail.LxcContrailDriver',
+                      output)
+
+        # clean asked the package to drop the ports no instance owns ...
+        self.assertIn('nova-lxc-contrail --config-file %s cleanup' %
+                      os.path.join(tree.work, 'etc', 'nova',
+                                   'nova-cpu.conf'), calls)
+        # ... and removed everything the plugin made: no trace.
+        start, clean = tree.state('start'), tree.state('clean')
+        self.assertEqual(start['dev'], clean['dev'])
+        self.assertEqual(_without_devstack_files(start['tree']),
+                         _without_devstack_files(clean['tree']))
+        self.assertEqual('', clean['created'])
+        self.assertFalse(os.path.lexists(link))
+
+    def test_errexit(self):
+        self._check_cycle(*self._run_cycle(nounset=False))
+
+    def test_errexit_and_nounset(self):
+        self._check_cycle(*self._run_cycle(nounset=True))
+
+
+class TestHostCheck(testtools.TestCase):
+
+    def test_devstack_nbd_step_is_checked_first(self):
+        # With the default NOVA_BACKEND, DevStack's configure_nova will run
+        # 'sudo modprobe nbd': pre-install runs it first and, where it
+        # fails, stops with the remedy before touching the host.
+        tree = self.useFixture(DevstackTree())
+        steps = ('snapshot:start', 'stack:pre-install')
+        if _nbd_loadable():
+            tree.run(*steps)
+            return
+        output = tree.run(*steps, expect_success=False)
+        self.assertIn("DevStack's configure_nova will run 'sudo modprobe nbd'",
+                      output)
+        self.assertIn('lxc.mount.entry = /lib/modules lib/modules', output)
+        self.assertEqual(tree.read('start', 'dev'), tree.read('exit', 'dev'))
+        self.assertEqual('', tree.read('exit', 'created'))
+
+    def test_denied_device_fails_with_remedy_and_leaves_nothing(self):
+        # A container whose device cgroup does not allow /dev/net/tun.
+        cgroup = '/sys/fs/cgroup/devices/nlc-devstack-%d' % os.getpid()
+        self.assertTrue(os.path.isdir(os.path.dirname(cgroup)),
+                        'this test needs the cgroup v1 devices controller')
+        os.mkdir(cgroup)
+        self.addCleanup(os.rmdir, cgroup)
+        with open(os.path.join(cgroup, 'devices.deny'), 'w') as f:
+            f.write('c 10:200 rwm')
+
+        def enter_cgroup():
+            with open(os.path.join(cgroup, 'cgroup.procs'), 'w') as f:
+                f.write(str(os.getpid()))
+
+        tree = self.useFixture(DevstackTree())
+        output = tree.run(
+            'snapshot:start', 'stack:pre-install', expect_success=False,
+            env={'NLC_LOCALRC': tree.localrc('NOVA_BACKEND=LVM\n')},
+            preexec=enter_cgroup)
+        self.assertIn('host check failed: the VIF driver creates taps through '
+                      '/dev/net/tun: /dev/net/tun is missing and cannot be '
+                      'created', output)
+        self.assertIn("c 10:200 rwm", output)
+        # The check rolled back what it had made (/dev/net): no trace.
+        self.assertEqual(tree.read('start', 'dev'), tree.read('exit', 'dev'))
+        self.assertEqual('', tree.read('exit', 'created'))
+
+    def test_prepare_host_false_only_checks(self):
+        tree = self.useFixture(DevstackTree())
+        output = tree.run(
+            'snapshot:start', 'stack:pre-install', expect_success=False,
+            env={'NLC_LOCALRC': tree.localrc(
+                'NOVA_BACKEND=LVM\nNOVA_LXC_CONTRAIL_PREPARE_HOST=False\n')})
+        self.assertIn('/dev/net/tun is missing', output)
+        self.assertEqual(tree.read('start', 'dev'), tree.read('exit', 'dev'))
+
+
+class TestExtra(testtools.TestCase):
+
+    def test_unloadable_vif_driver_stops_the_run(self):
+        tree = self.useFixture(DevstackTree())
+        env = {'NLC_LOCALRC': tree.localrc('NOVA_BACKEND=LVM\n'),
+               'NLC_USER_CONF': tree.user_conf(
+                   '[libvirt]\nvif_driver = nova_lxc_contrail.nope.Bogus\n')}
+        output = tree.run('stack:pre-install', 'stack:install',
+                          'configure_nova', 'stack:post-config',
+                          'merge_post_config', 'start_nova_compute',
+                          'stack:extra', expect_success=False, env=env)
+        self.assertIn('nova cannot load compute_driver = '
+                      'lxc_contrail.LxcContrailDriver', output)
+        self.assertIn('vif_driver = nova_lxc_contrail.nope.Bogus cannot be '
+                      'imported', output)
+
+    def test_user_compute_driver_is_respected(self):
+        tree = self.useFixture(DevstackTree())
+        env = {'NLC_LOCALRC': tree.localrc('NOVA_BACKEND=LVM\n'),
+               'NLC_USER_CONF': tree.user_conf(
+                   '[DEFAULT]\ncompute_driver = fake.FakeDriver\n')}
+        output = tree.run('stack:install', 'configure_nova',
+                          'stack:post-config', 'merge_post_config',
+                          'stack:extra', 'snapshot:extra', 'clean', env=env)
+        self.assertIn('sets compute_driver = fake.FakeDriver, not '
+                      'lxc_contrail.LxcContrailDriver', output)
+        self.assertEqual('fake.FakeDriver', _ini(tree.read(
+            'extra', 'nova.conf'))['DEFAULT']['compute_driver'])
+
+
+class TestDefaults(testtools.TestCase):
+
+    def _variables(self, localrc=''):
+        tree = self.useFixture(DevstackTree())
+        tree.run(env={'NLC_LOCALRC': tree.localrc(localrc)})
+        return tree.read('', 'variables')
+
+    def test_override_defaults_switch_to_lxc_and_its_image(self):
+        variables = self._variables('LIBVIRT_TYPE=kvm\n')
+        self.assertIn('LIBVIRT_TYPE="lxc"', variables)
+        self.assertIn('VIRT_DRIVER="libvirt"', variables)
+        self.assertIn('DEFAULT_IMAGE_NAME="cirros-0.6.3-x86_64-rootfs"',
+                      variables)
+        self.assertIn('IMAGE_URLS="https://github.com/cirros-dev/cirros/'
+                      'releases/download/0.6.3/'
+                      'cirros-0.6.3-x86_64-rootfs.img.gz"', variables)
+
+    def test_override_defaults_keep_the_users_image(self):
+        variables = self._variables(
+            'DEFAULT_IMAGE_NAME=my-image\n'
+            'IMAGE_URLS=http://192.0.2.1/my-image.img\n')
+        self.assertIn('DEFAULT_IMAGE_NAME="my-image"', variables)
+        self.assertIn('IMAGE_URLS="http://192.0.2.1/my-image.img,', variables)
+
+    def test_settings_cover_every_option_with_its_default(self):
+        proc = subprocess.run(
+            ['bash', '-c', 'set -o errexit -o nounset; '
+             'function define_plugin { :; }; function enable_service { :; }; '
+             'DATA_DIR=/nonexistent; source "$1"; '
+             'for v in ${!NOVA_LXC_CONTRAIL_*}; do '
+             'printf "%s=%s\\n" "$v" "${!v}"; done', '_',
+             os.path.join(TOP, 'devstack', 'settings')],
+            check=True, capture_output=True, text=True)
+        knobs = {}
+        for line in proc.stdout.splitlines():
+            name, _, value = line.partition('=')
+            knobs[name] = value
+        opts = dict(conf_opts.list_opts())
+        group = [g for g in opts if getattr(g, 'name', g) == 'lxc_contrail']
+        registered = {opt.name: opt for opt in opts[group[0]]}
+        for name, opt in registered.items():
+            knob = 'NOVA_LXC_CONTRAIL_' + name.upper()
+            self.assertIn(knob, knobs)
+            self.assertEqual(str(opt.default), knobs[knob], knob)
+        libvirt = [g for g in opts if getattr(g, 'name', g) == 'libvirt']
+        vif_driver = {o.name: o for o in opts[libvirt[0]]}['vif_driver']
+        self.assertEqual(vif_driver.default,
+                         knobs['NOVA_LXC_CONTRAIL_VIF_DRIVER'])
+        # The plugin writes exactly the [lxc_contrail] options.
+        with open(os.path.join(TOP, 'devstack', 'plugin.sh')) as f:
+            plugin = f.read()
+        written = set(plugin.split('_NLC_OPTIONS=(')[1].split(')')[0].split())
+        self.assertEqual(set(registered), written)
+
+
+class TestStandins(testtools.TestCase):
+    """The stand-ins behave as DevStack's helpers do."""
+
+    def _bash(self, script):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        proc = subprocess.run(
+            ['bash', '-c', 'set -o errexit -o nounset; source "$1"; cd "$2"; '
+             + script, '_', os.path.join(HARNESS, 'standins.sh'), tmp],
+            capture_output=True, text=True)
+        return proc, tmp
+
+    def test_iniset_creates_appends_adds_and_replaces(self):
+        proc, tmp = self._bash(
+            'iniset a.conf DEFAULT debug True; '
+            'iniset a.conf DEFAULT compute_driver libvirt.LibvirtDriver; '
+            'iniset a.conf libvirt virt_type kvm; '
+            'iniset a.conf libvirt virt_type lxc; '
+            'iniset a.conf "" x y; iniset a.conf s "" y; cat a.conf')
+        self.assertEqual(0, proc.returncode, proc.stderr)
+        self.assertEqual('\n[DEFAULT]\ncompute_driver = libvirt.LibvirtDriver'
+                         '\ndebug = True\n\n[libvirt]\nvirt_type = lxc\n',
+                         proc.stdout)
+
+    def test_iniset_value_goes_through_unquoted_echo(self):
+        proc, tmp = self._bash(
+            'touch x1 x2; iniset a.conf s spaced "a   b"; '
+            'iniset a.conf s glob "x*"; cat a.conf')
+        self.assertIn('spaced = a b\n', proc.stdout)
+        self.assertIn('glob = x1 x2\n', proc.stdout)
+
+    def test_iniset_missing_directory_is_an_error(self):
+        proc, tmp = self._bash('iniset no/such/dir.conf s o v')
+        self.assertNotEqual(0, proc.returncode)
+        self.assertFalse(os.path.exists(os.path.join(tmp, 'no')))
+
+    def test_iniget_empty_answers(self):
+        proc, tmp = self._bash(
+            'iniset a.conf s o "v w"; echo "[$(iniget a.conf s o)]'
+            '[$(iniget a.conf s x)][$(iniget a.conf t o)]'
+            '[$(iniget missing.conf s o)]"')
+        self.assertEqual(0, proc.returncode, proc.stderr)
+        self.assertEqual('[v w][][][]\n', proc.stdout)
+
+    def test_is_service_enabled_groups(self):
+        proc, tmp = self._bash(
+            'ENABLED_SERVICES=key,n-api,n-cpu,q-svc; '
+            'for s in nova n-cpu n-cpu-1 neutron glance n-sch "foo n-api"; do '
+            '  if is_service_enabled $s; then echo "$s on"; '
+            '  else echo "$s off"; fi; done; '
+            'enable_service g-api; disable_service n-api; '
+            'echo "$ENABLED_SERVICES"')
+        self.assertEqual(0, proc.returncode, proc.stderr)
+        self.assertEqual(['nova on', 'n-cpu on', 'n-cpu-1 on', 'neutron on',
+                          'glance off', 'n-sch off', 'foo n-api on',
+                          'key,n-cpu,q-svc,g-api'],
+                         proc.stdout.splitlines())
+
+    def test_die_and_warn(self):
+        proc, tmp = self._bash('false || warn 1 "careful"; echo not reached')
+        self.assertNotEqual(0, proc.returncode)
+        self.assertNotIn('not reached', proc.stdout)
+        proc, tmp = self._bash('die 7 "it broke"; echo not reached')
+        self.assertEqual(1, proc.returncode)
+        self.assertIn('it broke', proc.stderr)
+        self.assertNotIn('not reached', proc.stdout)
