@@ -71,10 +71,12 @@ class Loop:
         self.close()
 
 
-def attach(path, offset=0, sizelimit=0, read_only=False, autoclear=True):
+def attach(path, offset=0, sizelimit=0, read_only=False, autoclear=True,
+           block_size=0):
     """Bind a free loop device to ``path``'s byte range; return a Loop.
 
-    ``sizelimit`` 0 means up to the end of the file.
+    ``sizelimit`` 0 means up to the end of the file; ``block_size`` 0 keeps
+    the kernel's default logical sector size (512).
     """
     flags = (LO_FLAGS_AUTOCLEAR if autoclear else 0) | (
         LO_FLAGS_READ_ONLY if read_only else 0)
@@ -88,7 +90,7 @@ def attach(path, offset=0, sizelimit=0, read_only=False, autoclear=True):
                 device = '/dev/loop%d' % number
                 try:
                     fd = _configure(device, backing, path, offset,
-                                    sizelimit, flags, mode)
+                                    sizelimit, flags, mode, block_size)
                 except OSError as exc:
                     # Another process took the device between GET_FREE
                     # and our configure: ask for the next free one.
@@ -104,17 +106,18 @@ def attach(path, offset=0, sizelimit=0, read_only=False, autoclear=True):
                   % _ATTEMPTS)
 
 
-def _configure(device, backing, path, offset, sizelimit, flags, mode):
+def _configure(device, backing, path, offset, sizelimit, flags, mode,
+               block_size=0):
     """Bind ``device``; return its open fd (which keeps autoclear away)."""
     fd = os.open(device, mode | os.O_CLOEXEC)
     try:
-        config = _LOOP_CONFIG.pack(backing, 0,
+        config = _LOOP_CONFIG.pack(backing, block_size,
                                    _info64(path, offset, sizelimit, flags))
         try:
             fcntl.ioctl(fd, LOOP_CONFIGURE, config)
             return fd
         except OSError as exc:
-            if exc.errno not in (errno.EINVAL, errno.ENOTTY):
+            if exc.errno not in (errno.EINVAL, errno.ENOTTY) or block_size:
                 raise
         # Kernels before 5.8 have no LOOP_CONFIGURE.
         fcntl.ioctl(fd, LOOP_SET_FD, backing)

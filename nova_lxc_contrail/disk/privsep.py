@@ -33,11 +33,14 @@ from nova_lxc_contrail import exception
 
 LOG = logging.getLogger(__name__)
 
+CFG_SECTION = 'nova_lxc_contrail_disk_privileged'
+CAPABILITIES = [caps.CAP_SYS_ADMIN, caps.CAP_DAC_OVERRIDE]
+
 disk_pctxt = priv_context.PrivContext(
     'nova_lxc_contrail',
-    cfg_section='nova_lxc_contrail_disk_privileged',
+    cfg_section=CFG_SECTION,
     pypath=__name__ + '.disk_pctxt',
-    capabilities=[caps.CAP_SYS_ADMIN, caps.CAP_DAC_OVERRIDE],
+    capabilities=CAPABILITIES,
 )
 
 BLKSSZGET = 0x1268
