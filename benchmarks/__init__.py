@@ -1,0 +1,5 @@
+"""Benchmarks: figures printed beside a named baseline, no thresholds.
+
+Each ``benchmarks/bench_<name>.py`` has a ``main(argv)``; run one with
+``python -m benchmarks.bench_<name>`` or ``python -m benchmarks <name>``.
+"""
