@@ -24,7 +24,7 @@ _NLC_COMPUTE_DRIVER=lxc_contrail.LxcContrailDriver
 # Record of what the plugin created
 # ---------------------------------
 # One line per object: "node PATH TYPE MAJOR MINOR", "dir PATH" or
-# "link PATH TARGET". unstack and clean remove these and nothing else.
+# "link PATH TARGET". clean removes these, and nothing else.
 
 function _nlc_state_file {
     echo "$NOVA_LXC_CONTRAIL_STATE_DIR/created"

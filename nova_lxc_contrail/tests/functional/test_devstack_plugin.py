@@ -232,6 +232,14 @@ class TestFullCycle(testtools.TestCase):
                       tree.read('install', 'tree').splitlines())
         self.assertIn('link %s %s' % (link, SHIM),
                       tree.read('install', 'created').splitlines())
+        # The link is all that changed in nova's tree.
+        nova_before, nova_after = (
+            {line for line in tree.read(snapshot, 'tree').splitlines()
+             if line.startswith('./nova-src/')}
+            for snapshot in ('start', 'install'))
+        self.assertEqual(set(), nova_before - nova_after)
+        self.assertEqual({'./nova-src/nova/virt/lxc_contrail l 777 ' + SHIM},
+                         nova_after - nova_before)
 
         # post-config: after configure_neutron_nova (async), our settings.
         conf = _ini(tree.read('post-config', 'nova.conf'))
