@@ -32,6 +32,18 @@ MIN_MTU = 68
 MAX_MTU = 65535
 
 
+def port_lock(port_id):
+    """The lock serialising plug and unplug of one port.
+
+    Across processes (nova-compute, the CLI) when
+    ``[oslo_concurrency] lock_path`` is set, as nova requires; within this
+    process otherwise.
+    """
+    external = bool(CONF.oslo_concurrency.lock_path)
+    return lockutils.lock(LOCK_PREFIX + naming.port_id(port_id),
+                          external=external)
+
+
 def port_devices(vif):
     """``(port_id, tap, bridge)`` of a VIF, validated.
 
@@ -101,7 +113,7 @@ class LxcContrailPlugin(plugin.PluginBase):
         mtu = network_mtu(vif, pid)
         payload = agent.build_payload(vif, instance_info, bridge)
         promiscuous = CONF.lxc_contrail.bridge_promiscuous
-        with lockutils.lock(LOCK_PREFIX + pid):
+        with port_lock(pid):
             created = linux_net.plug_devices(tap, bridge, mtu, promiscuous)
             try:
                 self._register(payload)
@@ -137,7 +149,7 @@ class LxcContrailPlugin(plugin.PluginBase):
 
     def unplug(self, vif, instance_info):
         pid, tap, bridge = port_devices(vif)
-        with lockutils.lock(LOCK_PREFIX + pid):
+        with port_lock(pid):
             agent.PortFiles().remove(pid)
             try:
                 self.agent_client().unregister(pid)

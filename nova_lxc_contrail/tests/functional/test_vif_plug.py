@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 
+import fixtures
 import os_vif
 from os_vif import exception as osv_exception
 from oslo_config import cfg
@@ -243,6 +244,8 @@ class TestPlug(VifTestCase):
                          self.port_file(v.id)['author'])
 
     def test_ports_in_parallel_and_same_port_serialised(self):
+        lock_path = self.useFixture(fixtures.TempDir()).path
+        self.agent.conf.config(group='oslo_concurrency', lock_path=lock_path)
         ports = [self.new_vif() for _ in range(4)]
         errors = []
 
@@ -266,6 +269,8 @@ class TestPlug(VifTestCase):
             self.assertPlugged(v)
         self.assertEqual(sorted(v.id for v in ports),
                          self.agent.port_files())
+        # serialised across processes too: one lock file per port
+        self.assertEqual(4, len(os.listdir(lock_path)))
 
 
 class TestAgentDown(VifTestCase):

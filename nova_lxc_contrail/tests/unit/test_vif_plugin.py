@@ -1,5 +1,7 @@
 """The os-vif plugin refuses bad input before it changes anything."""
 
+import os
+
 import os_vif
 from os_vif.objects import host_info
 from oslo_config import fixture as config_fixture
@@ -101,3 +103,12 @@ class TestPlugin(testtools.TestCase):
         self.agent.conf.config(group='lxc_contrail', agent_read_timeout=9.0)
         self.assertIsNot(client, self.plugin.agent_client())
         self.assertEqual(9.0, self.plugin.agent_client().timeout[1])
+
+    def test_port_lock_is_external_when_nova_has_a_lock_path(self):
+        lock_path = self.useFixture(vf.fixtures.TempDir()).path
+        with plugin.port_lock(PORT):
+            self.assertEqual([], os.listdir(lock_path))
+        self.agent.conf.config(group='oslo_concurrency', lock_path=lock_path)
+        with plugin.port_lock(PORT.upper()):
+            self.assertEqual([plugin.LOCK_PREFIX + PORT],
+                             os.listdir(lock_path))
