@@ -241,6 +241,8 @@ class AgentClient(object):
             read_timeout if read_timeout is not None
             else group.agent_read_timeout)
         self._session = requests.Session()
+        # The agent is local: no proxy or netrc from the environment.
+        self._session.trust_env = False
 
     def close(self):
         self._session.close()
