@@ -11,19 +11,18 @@ from oslo_log import log as logging
 
 from nova_lxc_contrail import exception
 from nova_lxc_contrail.virt import privsep
+from nova_lxc_contrail.virt import vif as lxc_vif
 
 LOG = logging.getLogger(__name__)
 
-VROUTER = 'vrouter'
-
 
 def wanted_mtus(network_info):
-    """{MAC: MTU} of the vRouter VIFs whose network sets an MTU."""
+    """{MAC: MTU} of the LXC vRouter VIFs whose network sets an MTU."""
     wanted = {}
     for vif in network_info or ():
         network = vif.get('network')
         mtu = network.get_meta('mtu') if network else None
-        if vif.get('type') == VROUTER and mtu:
+        if mtu and lxc_vif.is_lxc_vrouter(vif, lxc_vif.LXC):
             wanted[vif['address'].lower()] = int(mtu)
     return wanted
 

@@ -95,7 +95,9 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         image_model = self._lxc_image_model(context, instance,
                                             block_device_info)
         fileutils.ensure_tree(rootfs_dir)
-        rootfs_dev = disk_api.setup_container(image_model, rootfs_dir)
+        rootfs_dev = disk_api.setup_container(
+            image_model, rootfs_dir,
+            root_partition=disk_api.root_partition_for_instance(instance))
         try:
             # Saved where nova saves it, so that destroy can release the
             # device after nova-compute restarted.

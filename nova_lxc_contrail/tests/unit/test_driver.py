@@ -119,6 +119,7 @@ class TestRootfs(DriverTestCase):
         self.disk = self.useFixture(fixtures.MockPatch(
             'nova_lxc_contrail.virt.driver.disk_api')).mock
         self.disk.setup_container.return_value = '/dev/loop7'
+        self.disk.root_partition_for_instance.return_value = '2'
         for name in ('setup_container', 'teardown_container',
                      'clean_lxc_namespace'):
             self.useFixture(fixtures.MockPatch(
@@ -148,8 +149,10 @@ class TestRootfs(DriverTestCase):
 
     def test_spawn_mounts_with_our_setup_and_saves_the_device(self):
         self.boot()
-        self.disk.setup_container.assert_called_once_with(self.image,
-                                                          self.rootfs)
+        self.disk.setup_container.assert_called_once_with(
+            self.image, self.rootfs, root_partition='2')
+        self.disk.root_partition_for_instance.assert_called_once_with(
+            self.instance)
         self.assertEqual('/dev/loop7',
                          self.instance.system_metadata['rootfs_device_name'])
         # Running: only the host's view goes, the device stays.
