@@ -8,6 +8,7 @@ first, then POSTs; on delete it removes the file, then sends DELETE. An
 unreachable agent is not an error: the file is the delivery.
 """
 
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -204,14 +205,22 @@ class PortFiles(object):
         pid = naming.port_id(payload['id'])
         data = dict(registration(payload), author=AUTHOR,
                     time=str(datetime.datetime.now()))
-        os.makedirs(self.ports_dir, mode=0o755, exist_ok=True)
         path = self.path(pid)
         # Not UUID-named, so the agent never replays a half-written file.
         tmp = os.path.join(self.ports_dir, '.%s.tmp' % pid)
-        with open(tmp, 'w') as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        try:
+            os.makedirs(self.ports_dir, mode=0o755, exist_ok=True)
+            with open(tmp, 'w') as f:
+                json.dump(data, f, indent=1, sort_keys=True)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise exception.NovaLxcContrailError(
+                reason='cannot write the port file of %s in %s: %s ([%s] '
+                'ports_dir must be writable by this service\'s user)' %
+                (pid, self.ports_dir, e.strerror or e, 'lxc_contrail'))
         return path
 
     def remove(self, port_id):

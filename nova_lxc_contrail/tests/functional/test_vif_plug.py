@@ -207,6 +207,18 @@ class TestPlug(VifTestCase):
         self.assertEqual([], self.agent.port_files())
         self.assertEqual([], self.standin.requests)
 
+    def test_unwritable_ports_dir_fails_the_plug_and_undoes_it(self):
+        blocker = os.path.join(os.path.dirname(self.agent.ports_dir), 'f')
+        open(blocker, 'w').close()
+        self.agent.conf.config(group='lxc_contrail',
+                               ports_dir=os.path.join(blocker, 'ports'))
+        before = links()
+        e = self.assertRaises(osv_exception.PlugException, self.plug,
+                              self.new_vif())
+        self.assertIn('cannot write the port file', str(e))
+        self.assertEqual(before, links())
+        self.assertEqual([], self.standin.requests)
+
     def test_promiscuous_mode_is_configurable(self):
         self.agent.conf.config(group='lxc_contrail', bridge_promiscuous=False)
         v = self.new_vif()

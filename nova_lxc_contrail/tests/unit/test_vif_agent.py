@@ -148,6 +148,15 @@ class TestPortFiles(testtools.TestCase):
             f.write('{broken')
         self.assertEqual({PORT, other}, set(self.files.read_all()))
 
+    def test_unwritable_dir_is_a_clear_error(self):
+        blocker = os.path.join(os.path.dirname(self.dir), 'a-file')
+        open(blocker, 'w').close()
+        files = agent.PortFiles(os.path.join(blocker, 'ports'))
+        e = self.assertRaises(exception.NovaLxcContrailError, files.write,
+                              self.payload)
+        self.assertIn('cannot write the port file', str(e))
+        self.assertIn('ports_dir', str(e))
+
     def test_read_all_without_dir(self):
         self.assertEqual({}, self.files.read_all())
 
