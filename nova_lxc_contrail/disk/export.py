@@ -57,8 +57,6 @@ def _qemu_opt(value):
 def fuse_start(image, fmt, export_file, qmp_socket, pid_file,
                read_only=False):
     """Export ``image`` as a raw file at ``export_file``; return the pid."""
-    with open(export_file, 'a'):
-        pass   # FUSE mounts an export over an existing regular file
     blockdev_file = {'driver': 'file', 'node-name': 'file0',
                      'filename': image, 'read-only': read_only}
     blockdev_fmt = {'driver': fmt, 'node-name': 'disk0', 'file': 'file0',
@@ -76,12 +74,16 @@ def fuse_start(image, fmt, export_file, qmp_socket, pid_file,
             '--pidfile', pid_file,
             '--daemonize']
     try:
+        with open(export_file, 'a'):
+            pass   # FUSE mounts an export over an existing regular file
         # --daemonize: the parent exits once the export is mounted.
         _run(argv)
         with open(pid_file) as f:
             return int(f.read().strip())
     except (ExportError, OSError, ValueError) as exc:
         _remove(export_file)
+        if isinstance(exc, OSError) and exc.filename:
+            raise ExportError('%s: %s' % (exc.filename, exc.strerror))
         raise ExportError(str(exc))
 
 
