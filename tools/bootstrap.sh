@@ -2,6 +2,7 @@
 # Prepare this checkout on a Debian 12 host (as root): the system packages of
 # bindep.txt and a virtualenv in .venv with this package and its test
 # requirements. Idempotent and quick when nothing changed.
+# NOVA_LXC_CONTRAIL_PROFILES="benchmark" adds the benchmarks' baselines.
 set -o errexit -o nounset -o pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,10 +15,22 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 stamp_of() { cat bindep.txt requirements.txt test-requirements.txt | sha1sum | cut -c1-12; }
-stamp="$venv/.bootstrap-$(stamp_of)"
+stamp="$venv/.bootstrap-$(stamp_of)${NOVA_LXC_CONTRAIL_PROFILES:+-${NOVA_LXC_CONTRAIL_PROFILES// /-}}"
 
 if [ ! -e "$stamp" ]; then
-    debs=$(awk '!/^#/ && NF && ($0 !~ /\[/ || $0 ~ /platform:dpkg/) {print $1}' bindep.txt)
+    # bindep profiles: none or 'test' always; others (benchmark) on request.
+    debs=$(awk -v want=" test ${NOVA_LXC_CONTRAIL_PROFILES:-} " '
+        /^#/ || !NF {next}
+        {
+            ok = 1
+            if (match($0, /\[.*\]/)) {
+                n = split(substr($0, RSTART + 1, RLENGTH - 2), tags, " ")
+                for (i = 1; i <= n; i++)
+                    if (tags[i] !~ /^platform:/ && index(want, " " tags[i] " ") == 0)
+                        ok = 0
+            }
+            if (ok) print $1
+        }' bindep.txt)
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     # shellcheck disable=SC2086
