@@ -114,7 +114,10 @@ class PrivateLibvirtd(object):
             self._mount_private_dirs()
             self._cgroups_before = set(glob.glob(MACHINE_CGROUPS))
             self._proc = subprocess.Popen(
-                [LIBVIRTD, '-f', '/etc/libvirt/libvirtd.conf'],
+                # Its default pid file, /run/libvirtd.pid, is the host's:
+                # a second private libvirtd could not start.
+                [LIBVIRTD, '-f', '/etc/libvirt/libvirtd.conf',
+                 '-p', os.path.join(self.work_dir, 'libvirtd.pid')],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=open(os.path.join(self.work_dir, 'stderr'), 'wb'))
             self._wait_for_socket(timeout)
