@@ -36,6 +36,7 @@ TAP_KIND = 'tun'
 BRIDGE_KIND = 'bridge'
 _TUN_TYPE_TAP = 2
 PORT_GROUP_BASE = 0x80000000
+_IPV6_SYSCTL = '/proc/sys/net/ipv6/conf/%s/disable_ipv6'
 
 
 def port_group(ifindex):
@@ -154,12 +155,36 @@ def _present(ipr, names_kinds):
     return links
 
 
+def _disable_ipv6(name):
+    """No host IPv6 on a port device: it is L2 plumbing for the vRouter.
+
+    Done while the device is down, so IPv6 never starts on it: no link-local
+    address, no router solicitations or MLD reports into the guest's
+    network, and no per-device IPv6 routes, which the kernel walks on every
+    link change (the cost of a plug would grow with the ports present).
+    Netlink cannot set this; the sysctl file is per network namespace.
+    """
+    try:
+        with open(_IPV6_SYSCTL % name, 'w') as f:
+            f.write('1')
+    except FileNotFoundError:
+        pass        # kernel without IPv6
+
+
+def ipv6_disabled(name):
+    try:
+        with open(_IPV6_SYSCTL % name) as f:
+            return f.read().strip() == '1'
+    except FileNotFoundError:
+        return True
+
+
 @privsep.vif_plug.entrypoint
 def plug_devices(tap, bridge, mtu=None, promiscuous=True):
     """Create (or converge) the port's tap and bridge.
 
-    The tap is enslaved to the bridge, both are up, the bridge is
-    promiscuous or not as asked, both get ``mtu`` when given. On failure
+    The tap is enslaved to the bridge, both are up without IPv6, the bridge
+    is promiscuous or not as asked, both get ``mtu`` when given. On failure
     the devices this call created are removed again.
 
     :returns: the names of the devices this call created.
@@ -174,22 +199,22 @@ def plug_devices(tap, bridge, mtu=None, promiscuous=True):
                 tap_index = socket.if_nametoindex(tap)
             else:
                 _require(ipr, tap, TAP_KIND)
+            _disable_ipv6(tap)
             group = port_group(tap_index)
             common = {'group': group}
             if mtu:
                 common['mtu'] = mtu
-            bridge_flags = IFF_UP | (IFF_PROMISC if promiscuous else 0)
             bridge_index = _ifindex(bridge)
             if bridge_index is None:
-                ipr.link('add', ifname=bridge, kind='bridge',
-                         flags=bridge_flags, change=IFF_UP | IFF_PROMISC,
-                         **common)
+                ipr.link('add', ifname=bridge, kind='bridge', **common)
                 created.append((bridge, BRIDGE_KIND))
                 bridge_index = socket.if_nametoindex(bridge)
             else:
                 _require(ipr, bridge, BRIDGE_KIND)
-                ipr.link('set', index=bridge_index, flags=bridge_flags,
-                         change=IFF_UP | IFF_PROMISC, **common)
+            _disable_ipv6(bridge)
+            ipr.link('set', index=bridge_index,
+                     flags=IFF_UP | (IFF_PROMISC if promiscuous else 0),
+                     change=IFF_UP | IFF_PROMISC, **common)
             ipr.link('set', index=tap_index, master=bridge_index,
                      flags=IFF_UP, change=IFF_UP, **common)
         except Exception:
@@ -231,7 +256,8 @@ def device_state(name):
     """What the kernel says about one device, or None; needs no privilege.
 
     :returns: dict with index, kind, master (ifindex or None), mtu, group,
-        up, promiscuous (the user-set IFF_PROMISC flag), operstate.
+        up, promiscuous (the user-set IFF_PROMISC flag), operstate, ipv6
+        (whether host IPv6 is enabled on it).
     """
     with _POOL.get() as ipr:
         link = _get_link(ipr, name)
@@ -248,4 +274,5 @@ def device_state(name):
         'up': bool(flags & IFF_UP),
         'promiscuous': bool(flags & IFF_PROMISC),
         'operstate': link.get_attr('IFLA_OPERSTATE'),
+        'ipv6': not ipv6_disabled(name),
     }

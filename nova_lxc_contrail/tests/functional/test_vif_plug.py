@@ -80,6 +80,7 @@ class VifTestCase(testtools.TestCase):
         self.assertEqual((mtu, mtu), (tap['mtu'], bridge['mtu']))
         self.assertEqual(linux_net.port_group(tap['index']), tap['group'])
         self.assertEqual(tap['group'], bridge['group'])
+        self.assertEqual((False, False), (tap['ipv6'], bridge['ipv6']))
         return tap, bridge
 
     def assertGone(self, v):
