@@ -154,7 +154,10 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
             power_on=power_on, **kwargs)
         if power_on:
             try:
-                container_mtu.apply(guest, network_info)
+                # The returned Guest keeps the id its domain had when it was
+                # defined (-1): libvirt does not refresh it on start.
+                container_mtu.apply(self._host.get_guest(instance),
+                                    network_info)
             except Exception:
                 with excutils.save_and_reraise_exception():
                     LOG.error('Could not give the container its network '
