@@ -226,7 +226,9 @@ def plan_rootfs(instances_path):
         if not export_file or not export_file.endswith('/rootfs.export'):
             continue
         directory = _instance_dir_of(export_file, instances_path)
-        if directory is None or directory in torn_down:
+        # The daemon's arguments name the dir before nova renamed it.
+        if directory is None or directory in torn_down or \
+                directory + DELETED_SUFFIX in torn_down:
             continue
         if _deleted_dir(directory):
             actions.append(Action(

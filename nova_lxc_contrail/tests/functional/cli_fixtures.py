@@ -92,12 +92,14 @@ class HostFixture(fixtures.Fixture):
             f.write('\n'.join(lines) + '\n')
         CONF.set_override('instances_path', self.instances_path)
 
+    def cli_argv(self, *args):
+        return [sys.executable, '-m', 'nova_lxc_contrail.cmd.cli',
+                '--config-file', self.config_file] + list(args)
+
     def cli(self, *args, check=None):
         """Run ``nova-lxc-contrail --config-file <ours> ARGS``."""
-        result = subprocess.run(
-            [sys.executable, '-m', 'nova_lxc_contrail.cmd.cli',
-             '--config-file', self.config_file] + list(args),
-            capture_output=True, text=True, timeout=300)
+        result = subprocess.run(self.cli_argv(*args), capture_output=True,
+                                text=True, timeout=300)
         if check is not None and result.returncode != check:
             raise AssertionError('exit %d, expected %d\nstdout:\n%s\n'
                                  'stderr:\n%s' % (result.returncode, check,

@@ -1,0 +1,126 @@
+"""A plugging process that SIGKILLs itself before its Nth step.
+
+Usage (from test_faults): python -m nova_lxc_contrail.tests.functional.
+faults_child SPEC_JSON, SPEC = {"op": "plug"|"unplug"|"setup", "kill_at": N,
+...}.
+
+Steps are the operations that change state outside the process: netlink
+requests that add, set or delete links, port file writes and removals, HTTP
+requests to the agent, and for the root filesystem every record save, qemu
+daemon start, loop attach, mount, unmount and loop release. The hooks wrap
+the real functions (privsep runs in this process, so a kill lands between
+two kernel operations, the harshest case: a real privsep daemon would finish
+the request in flight). Before step ``kill_at`` the process sends itself
+SIGKILL: no cleanup handler, finally block or atexit runs. A run that does
+not reach ``kill_at`` prints {"steps": total} and exits 0.
+"""
+
+import json
+import os
+import signal
+import sys
+
+STEPS = []
+
+
+def _step(name):
+    STEPS.append(name)
+    if len(STEPS) == SPEC['kill_at']:
+        sys.stderr.write('killed before step %d: %s\n' % (len(STEPS), name))
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _wrap(owner, attribute, label, mutating=None):
+    original = getattr(owner, attribute)
+
+    def wrapper(*args, **kwargs):
+        if mutating is None or mutating(args, kwargs):
+            _step('%s %s' % (label, _describe(args)))
+        return original(*args, **kwargs)
+    setattr(owner, attribute, wrapper)
+
+
+def _wrap_async(owner, attribute, label, mutating):
+    original = getattr(owner, attribute)
+
+    async def wrapper(self, *args, **kwargs):
+        if mutating(args, kwargs):
+            _step('%s %s %s' % (label, args[:1], kwargs.get('ifname') or
+                                kwargs.get('index') or kwargs.get('group')))
+        return await original(self, *args, **kwargs)
+    setattr(owner, attribute, wrapper)
+
+
+def _describe(args):
+    return ' '.join(str(a)[:40] for a in args[:2])
+
+
+def hook_vif():
+    from pyroute2.iproute import linux
+
+    from nova_lxc_contrail.vif import agent
+
+    _wrap_async(linux.RTNL_API, 'link', 'netlink link',
+                lambda args, kwargs: args[:1] != ('get',))
+    _wrap(agent.PortFiles, 'write', 'port file write')
+    _wrap(agent.PortFiles, 'remove', 'port file remove')
+    _wrap(agent.AgentClient, '_request', 'agent HTTP')
+
+
+def hook_disk():
+    from nova_lxc_contrail.disk import export
+    from nova_lxc_contrail.disk import loop
+    from nova_lxc_contrail.disk import mount
+    from nova_lxc_contrail.disk import privsep
+    from nova_lxc_contrail.disk import state
+
+    _wrap(state, 'save', 'record save')
+    _wrap(export, '_run', 'qemu daemon')
+    _wrap(loop, 'attach', 'loop attach')
+    _wrap(loop, 'detach', 'loop detach')
+    _wrap(mount, 'mount', 'mount')
+    _wrap(mount, 'umount', 'umount')
+    _wrap(privsep, 'check_init', 'init check')
+
+
+def main():
+    global SPEC
+    SPEC = json.loads(sys.argv[1])
+    from oslo_config import cfg
+
+    import nova.conf  # noqa: F401
+    from nova_lxc_contrail import conf as nlc_conf  # noqa: F401
+
+    conf = cfg.CONF
+    conf([], project='nova-lxc-contrail-faults', default_config_files=[])
+    for key, value in SPEC.get('lxc_contrail', {}).items():
+        conf.set_override(key, value, group='lxc_contrail')
+
+    if SPEC['op'] in ('plug', 'unplug'):
+        from nova_lxc_contrail.tests import vif_fixtures
+        from nova_lxc_contrail.vif import plugin
+        from nova_lxc_contrail.vif import privsep
+        privsep.vif_plug.set_client_mode(False)
+        hook_vif()
+        vif = vif_fixtures.vif(SPEC['port_id'])
+        info = vif_fixtures.instance_info(uuid=SPEC['instance'])
+        lxc_plugin = plugin.LxcContrailPlugin.load(plugin.PLUGIN_NAME)
+        getattr(lxc_plugin, SPEC['op'])(vif, info)
+    elif SPEC['op'] == 'setup':
+        from nova.virt.image import model as imgmodel
+
+        from nova_lxc_contrail.disk import api
+        from nova_lxc_contrail.disk import privsep
+        privsep.disk_pctxt.set_client_mode(False)
+        hook_disk()
+        api.setup_container(
+            imgmodel.LocalFileImage(SPEC['disk'], SPEC['format']),
+            SPEC['container_dir'])
+    else:
+        raise SystemExit('unknown op %r' % SPEC['op'])
+    print(json.dumps({'steps': len(STEPS), 'names': STEPS}))
+
+
+if __name__ == '__main__':
+    main()

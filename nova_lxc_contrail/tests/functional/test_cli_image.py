@@ -1,0 +1,85 @@
+"""``nova-lxc-contrail image inspect`` on real images (root, sandbox)."""
+
+import os
+import shutil
+import tempfile
+
+import testtools
+
+from nova_lxc_contrail.disk import loop
+from nova_lxc_contrail.standin import images
+from nova_lxc_contrail.tests.functional import cli_fixtures
+from nova_lxc_contrail.tests.functional import rootfs_base
+
+
+class TestImageInspect(testtools.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.dir = tempfile.mkdtemp(prefix='nlc-cli-images-')
+        cls.images = {
+            name: images.build_image(os.path.join(cls.dir, name), layout,
+                                     fmt)
+            for name, layout, fmt in (
+                ('gpt.qcow2', 'gpt', 'qcow2'),
+                ('boot-first.raw', 'mbr-boot-first', 'raw'),
+                ('no-root.raw', 'gpt-no-root', 'raw'),
+                ('whole.raw', 'whole-disk', 'raw'))}
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir)
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.host = self.useFixture(cli_fixtures.HostFixture())
+        self.loops_before = [i.device for i in loop.bound_devices()]
+        self.addCleanup(self.assert_released)
+
+    def assert_released(self):
+        self.assertEqual(self.loops_before,
+                         [i.device for i in loop.bound_devices()])
+        self.assertEqual([], rootfs_base.qsd_processes(self.dir))
+
+    def test_qcow2_gpt_root_is_partition_1(self):
+        report = self.host.cli_json('image', 'inspect',
+                                    self.images['gpt.qcow2'])
+        self.assertEqual('qcow2', report['format'])
+        self.assertEqual('gpt', report['partition_table']['label'])
+        self.assertEqual(1, report['root']['partition'])
+        self.assertEqual('ext4', report['root']['filesystem'])
+        self.assertTrue(report['init']['ok'])
+        text = self.host.cli('image', 'inspect', self.images['gpt.qcow2'],
+                             check=0).stdout
+        self.assertIn('root:        partition 1, ext4', text)
+        self.assertIn('init:        ok: /sbin/init -> /bin/busybox', text)
+        self.assertIn('verdict:     boots as an LXC container', text)
+
+    def test_boot_partition_first_is_skipped_with_the_reason(self):
+        report = self.host.cli_json('image', 'inspect',
+                                    self.images['boot-first.raw'])
+        self.assertEqual(2, report['root']['partition'])
+        self.assertEqual('partition 1', report['refused'][0]['label'])
+        self.assertIn('/sbin/init', report['refused'][0]['reason'])
+
+    def test_image_without_init_exits_1_and_says_why(self):
+        result = self.host.cli('image', 'inspect',
+                               self.images['no-root.raw'], check=1)
+        self.assertIn('cannot boot as an LXC container', result.stdout)
+        self.assertIn('error:', result.stdout)
+
+    def test_whole_disk_and_forced_partition(self):
+        report = self.host.cli_json('image', 'inspect',
+                                    self.images['whole.raw'])
+        self.assertIsNone(report['partition_table'])
+        self.assertIsNone(report['root']['partition'])
+        result = self.host.cli('image', 'inspect', self.images['gpt.qcow2'],
+                               '--root-partition', '2', check=1)
+        self.assertIn('partition 2', result.stdout)
+
+    def test_missing_image_is_a_clear_error(self):
+        result = self.host.cli('image', 'inspect', '/nonexistent/disk',
+                               check=1)
+        self.assertIn('/nonexistent/disk does not exist', result.stderr)
