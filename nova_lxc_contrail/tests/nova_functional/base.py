@@ -22,24 +22,38 @@ from nova.tests.functional import integrated_helpers  # noqa: I100
 import libvirt  # noqa: I100,I202
 
 import contextlib
+import copy
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 import fixtures
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.fixtures import libvirt as libvirt_fixtures
+import os_vif
 from oslo_log import log as logging
+from oslo_privsep import daemon as privsep_daemon
+import pyroute2
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_PROMISC
+from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP
 
+from nova_lxc_contrail import conf  # noqa: F401 (registers the options)
+from nova_lxc_contrail.standin import agent as agent_standin
+from nova_lxc_contrail.standin import gateway
+from nova_lxc_contrail.standin import images
 from nova_lxc_contrail.standin import libvirtd as libvirtd_standin
 from nova_lxc_contrail.standin import namespaces
+from nova_lxc_contrail.vif import naming
 
 LOG = logging.getLogger(__name__)
 
 COMPUTE_HOST = 'compute'
+GATEWAY_IP = '192.168.1.1'      # NeutronFixture.subnet_1['gateway_ip']
 BUSYBOX = '/bin/busybox'
 # The container's init: records each boot in /init.log (so a test can count
 # boots), then idles; SIGTERM (libvirt's shutdown of an LXC domain) ends it.
@@ -50,6 +64,9 @@ trap 'exit 0' TERM
 while :; do /bin/busybox sleep 3600 & wait $!; done
 """
 INIT_LOG = 'init.log'
+# rcS of the images stand-in's busybox images: one line per boot.
+BOOT_LOG = 'var/log/boots'
+BOOT_RCS = '#!/bin/sh\necho boot >> /%s\n' % BOOT_LOG
 
 
 def _run(*cmd):
@@ -194,6 +211,8 @@ class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):
             'nova.virt.libvirt.host.Host.get_hostname',
             lambda _host: COMPUTE_HOST))
         self._compute_flags()
+        # nova-compute's main() does this at start (nova.cmd.compute).
+        os_vif.initialize()
         return self._start_compute(COMPUTE_HOST)
 
     def restart_compute(self):
@@ -224,6 +243,17 @@ class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):
         with open(path, 'rb') as data:
             image = self.glance.create(None, meta, data=data)
         return image['id']
+
+    def build_image(self, name, layout='gpt', fmt='raw', init='script'):
+        """A busybox image from the images stand-in, registered in Glance.
+
+        Its ``script`` init ends on SIGTERM (libvirt's shutdown of an LXC
+        domain) and its rcS logs every boot to BOOT_LOG.
+        """
+        path = images.build_image(
+            self.image_path(name), layout=layout, fmt=fmt, init=init,
+            files={'etc/init.d/rcS': BOOT_RCS})
+        return self.create_image(path, disk_format=fmt, name=name)
 
     def image_path(self, name):
         images = os.path.join(self._work_dir, 'images')
@@ -289,13 +319,13 @@ class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):
         return '/proc/%d/root/%s' % (self.container_init_pid(dom),
                                      path.lstrip('/'))
 
-    def wait_for_boots(self, dom, count, timeout=10):
+    def wait_for_boots(self, dom, count, timeout=10, log=INIT_LOG):
         """Wait until the container's init has logged ``count`` boots."""
         deadline = time.monotonic() + timeout
         boots = []
         while time.monotonic() < deadline:
             try:
-                with open(self.container_path(dom, INIT_LOG)) as f:
+                with open(self.container_path(dom, log)) as f:
                     boots = f.read().splitlines()
             except OSError:
                 boots = []
@@ -308,17 +338,250 @@ class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):
     # --- host state ---------------------------------------------------------
 
     def host_state(self):
-        """Loop devices and mounts this test's instances hold."""
+        """Loop devices, mounts and export daemons of this test's instances."""
         return {
             'loops': sorted(loop_devices_backed_by(self._work_dir)),
             'mounts': mounts_below(self._instances_path),
+            'exports': self.export_daemons(),
         }
+
+    def export_daemons(self):
+        """pids of the qemu-storage-daemons serving this test's instances."""
+        found = []
+        marker = os.fsencode(self._instances_path)
+        for pid in filter(str.isdigit, os.listdir('/proc')):
+            try:
+                with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                    argv = f.read().split(b'\0')
+            except OSError:
+                continue
+            if (argv[0].endswith(b'qemu-storage-daemon') and
+                    marker in b' '.join(argv)):
+                found.append(int(pid))
+        return sorted(found)
 
     def assert_nothing_left(self, server):
         self.assert_no_domain(server)
-        self.assertEqual({'loops': [], 'mounts': []}, self.host_state())
+        self.assertEqual({'loops': [], 'mounts': [], 'exports': []},
+                         self.host_state())
         self.assertFalse(os.path.exists(
             os.path.join(self._instances_path, server['id'])))
         allocations = self.placement.get(
             '/allocations/%s' % server['id']).body['allocations']
         self.assertEqual({}, allocations)
+
+
+# --- nova-lxc-contrail on the harness ---------------------------------------
+
+def _privsep_contexts():
+    from nova_lxc_contrail.disk import privsep as disk_privsep
+    from nova_lxc_contrail.vif import privsep as vif_privsep
+    from nova_lxc_contrail.virt import privsep as virt_privsep
+    return (disk_privsep.disk_pctxt, vif_privsep.vif_plug,
+            virt_privsep.container_net_pctxt)
+
+
+# nova's PrivsepNoHelperFixture replaces it; keep the real one.
+_ROOTWRAP_CHANNEL = privsep_daemon.RootwrapClientChannel
+PRIVSEP_HELPER = os.path.join(sys.prefix, 'bin', 'privsep-helper')
+
+
+class PrivsepDaemons(fixtures.Fixture):
+    """This package's privileged steps run in real privsep daemons.
+
+    As in nova-compute: each context starts ``privsep-helper`` (a fresh
+    interpreter, no eventlet) on first use, keeping only the capabilities
+    the context declares. In-process privsep is no option here: pyroute2
+    cannot enter a network namespace under eventlet's monkey patching.
+    The daemons exit when their channel closes at cleanup.
+    """
+
+    def __init__(self, test):
+        super().__init__()
+        self.test = test
+
+    def _setUp(self):
+        self.useFixture(fixtures.MonkeyPatch(
+            'oslo_privsep.daemon.RootwrapClientChannel', _ROOTWRAP_CHANNEL))
+        for ctx in _privsep_contexts():
+            self.test.flags(helper_command=PRIVSEP_HELPER,
+                            group=ctx.cfg_section)
+            ctx.set_client_mode(True)
+            self.addCleanup(ctx.stop)
+
+
+class ContrailNovaTestBase(LxcNovaTestBase):
+    """The same stack with ``compute_driver = lxc_contrail.LxcContrailDriver``.
+
+    The vRouter agent stand-in runs in this process with its ports dir in
+    the test's work dir; the package's privileged steps run in privsep
+    daemons with their declared capabilities, as in nova-compute.
+    """
+
+    COMPUTE_DRIVER = 'lxc_contrail.LxcContrailDriver'
+    NETWORK_MTU = 1450          # NeutronFixture.network_1['mtu']
+
+    def setUp(self):
+        self._ports_dir = None
+        self.agent = None
+        super().setUp()
+
+    def _compute_flags(self):
+        super()._compute_flags()
+        self._ports_dir = os.path.join(self._work_dir, 'ports')
+        os.makedirs(self._ports_dir)
+        self.agent = agent_standin.AgentStandin(self._ports_dir)
+        self.agent.start()
+        self.addCleanup(self.agent.stop)
+        self.flags(agent_url=self.agent.url, ports_dir=self._ports_dir,
+                   group='lxc_contrail')
+        self.useFixture(PrivsepDaemons(self))
+
+    # --- Neutron ports ------------------------------------------------------
+
+    def create_vrouter_port(self, network=None):
+        """A port with ``binding:vif_type = 'vrouter'`` in the fixture."""
+        network = network or self.neutron.network_1
+        port = copy.deepcopy(self.neutron.port_1)
+        port_id = str(uuid.uuid4())
+        mac = 'fa:16:3e:%02x:%02x:%02x' % tuple(os.urandom(3))
+        port.update({
+            'id': port_id,
+            'mac_address': mac,
+            'network_id': network['id'],
+            'device_id': '',
+            'binding:vif_type': 'vrouter',
+            'binding:vif_details': {},
+            'fixed_ips': [{
+                'ip_address': '192.168.1.%d' % (10 + len(
+                    self.neutron._ports)),
+                'subnet_id': self.neutron.subnet_1['id']}],
+        })
+        self.neutron._ports[port_id] = port
+        return port
+
+    # --- the host, the container and the agent ------------------------------
+
+    @staticmethod
+    def link(ipr, name):
+        found = ipr.link_lookup(ifname=name)
+        return ipr.link('get', index=found[0])[0] if found else None
+
+    def host_links(self, port):
+        names = {'tap': naming.tap_name(port['id']),
+                 'bridge': naming.bridge_name(port['id']),
+                 'veth': naming.veth_name(port['id'])}
+        with pyroute2.IPRoute() as ipr:
+            return {kind: self.link(ipr, name) for kind, name in names.items()}
+
+    def in_container(self, dom, *argv, mount=False):
+        """Run a program in the container's network namespace.
+
+        With ``mount``, in its mount namespace too: the container's own
+        program. (pyroute2 cannot enter a namespace under eventlet's monkey
+        patching; nsenter can.)
+        """
+        namespaces = ['--net'] + (['--mount'] if mount else [])
+        return subprocess.run(
+            ['nsenter', '--target', str(self.container_init_pid(dom))] +
+            namespaces + ['--'] + list(argv),
+            check=True, capture_output=True, text=True).stdout
+
+    def container_links(self, dom):
+        """{ifname: (MAC, MTU)} in the container's network namespace."""
+        links = json.loads(
+            self.in_container(dom, 'ip', '-json', 'link', 'show'))
+        return {link['ifname']: (link.get('address'), link.get('mtu'))
+                for link in links}
+
+    def port_file(self, port):
+        path = os.path.join(self._ports_dir, port['id'])
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+
+    def assert_port_plugged(self, server, port, running=True):
+        """Tap in a promiscuous bridge, registered; the veth when running."""
+        links = self.host_links(port)
+        tap, bridge, veth = links['tap'], links['bridge'], links['veth']
+        self.assertIsNotNone(tap, 'no tap for port %s' % port['id'])
+        self.assertIsNotNone(bridge, 'no bridge for port %s' % port['id'])
+        self.assertEqual(bridge['index'], tap.get('master'))
+        self.assertTrue(bridge['flags'] & IFF_PROMISC,
+                        'bridge %s is not promiscuous' % bridge.get('ifname'))
+        self.assertTrue(bridge['flags'] & IFF_UP)
+        self.assertEqual(self.NETWORK_MTU, bridge.get('mtu'))
+        if running:
+            self.assertIsNotNone(veth, 'no veth for port %s' % port['id'])
+            self.assertEqual(bridge['index'], veth.get('master'))
+            self.assertEqual(self.NETWORK_MTU, veth.get('mtu'))
+        expected = {
+            'id': port['id'],
+            'instance-id': server['id'],
+            'vn-id': port['network_id'],
+            'system-name': bridge.get('ifname'),
+            'mac-address': port['mac_address'],
+            'ip-address': port['fixed_ips'][0]['ip_address'],
+            'type': agent_standin.VMPORT,
+        }
+        registered = self.agent.registrations.get(port['id'])
+        self.assertIsNotNone(registered, 'agent does not hold %s' % port['id'])
+        self.assertEqual(expected, {k: registered[k] for k in expected})
+        on_disk = self.port_file(port)
+        self.assertIsNotNone(on_disk, 'no port file for %s' % port['id'])
+        self.assertEqual(expected, {k: on_disk[k] for k in expected})
+
+    def assert_container_nics(self, dom, ports):
+        """eth0, eth1... carry the ports' MACs and the network MTU."""
+        expected = {'eth%d' % i: (p['mac_address'], self.NETWORK_MTU)
+                    for i, p in enumerate(ports)}
+        links = self.container_links(dom)
+        self.assertEqual(expected,
+                         {k: v for k, v in links.items() if k != 'lo'})
+
+    def assert_container_pings_gateway(self, dom, ports):
+        """Each NIC, given its port's address, reaches the gateway.
+
+        The gateway stand-in answers on the port's bridge device, where the
+        vRouter attaches.
+        """
+        for index, port in enumerate(ports):
+            eth = 'eth%d' % index
+            address = port['fixed_ips'][0]['ip_address']
+            self.in_container(dom, 'ip', 'address', 'replace',
+                              address + '/24', 'dev', eth)
+            self.in_container(dom, 'ip', 'link', 'set', eth, 'up')
+            with gateway.Gateway(naming.bridge_name(port['id']),
+                                 GATEWAY_IP) as gw:
+                self.in_container(dom, '/bin/ping', '-c', '1', '-W', '5',
+                                  '-I', eth, GATEWAY_IP, mount=True)
+            self.assertEqual(1, gw.echo_replies)
+
+    def assert_server_running(self, server, ports, boots=1):
+        """Domain running, init ran ``boots`` times, NICs up to the gateway.
+
+        -> the domain.
+        """
+        dom = self.assert_domain_running(server)
+        self.assertEqual(['boot'] * boots,
+                         self.wait_for_boots(dom, boots, log=BOOT_LOG))
+        self.assert_container_nics(dom, ports)
+        self.assert_container_pings_gateway(dom, ports)
+        for port in ports:
+            self.assert_port_plugged(server, port)
+        return dom
+
+    def bridge_indexes(self, ports):
+        return [self.host_links(p)['bridge']['index'] for p in ports]
+
+    def assert_port_gone(self, port):
+        self.assertEqual({'tap': None, 'bridge': None, 'veth': None},
+                         self.host_links(port))
+        self.assertIsNone(self.port_file(port))
+        self.assertNotIn(port['id'], self.agent.registrations)
+
+    def agent_posts(self, port):
+        return [r for r in self.agent.requests
+                if r.method == 'POST' and isinstance(r.body, dict) and
+                r.body.get('id') == port['id']]
