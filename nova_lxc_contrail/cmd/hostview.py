@@ -129,6 +129,11 @@ class HostView(object):
         return {line.split()[-1] for line in text.splitlines() if line.split()}
 
     def mounts(self):
+        """The mounts this process sees, in mount order.
+
+        A mount covered by a later one on the same or a parent path is
+        listed by the kernel but invisible: it is left out.
+        """
         text = self.read('/proc/self/mounts') or ''
         mounts = []
         for line in text.splitlines():
@@ -136,7 +141,9 @@ class HostView(object):
             if len(fields) >= 4:
                 mounts.append(Mount(fields[0], _unescape(fields[1]),
                                     fields[2], set(fields[3].split(','))))
-        return mounts
+        return [m for i, m in enumerate(mounts)
+                if not any(_covers(later.target, m.target)
+                           for later in mounts[i + 1:])]
 
     def cgroups_enabled(self):
         """{controller: enabled} from /proc/cgroups."""
@@ -156,6 +163,10 @@ class HostView(object):
                 if comm in names:
                     return int(text)
         return None
+
+
+def _covers(upper, lower):
+    return lower == upper or lower.startswith(upper.rstrip('/') + '/')
 
 
 def _unescape(path):

@@ -108,6 +108,7 @@ class HostFixture(fixtures.Fixture):
         return result
 
     def cli_json(self, *args, check=0):
+        """The command's JSON; ``check=None`` accepts any exit status."""
         return json.loads(self.cli(*(args + ('--json',)), check=check).stdout)
 
     def plug(self, port_id=None, instance=None, name='vm1'):

@@ -15,9 +15,11 @@ from pyroute2.netlink.rtnl.ifinfmsg import IFF_PROMISC
 import testtools
 
 from nova_lxc_contrail.standin import agent as standin_agent
+from nova_lxc_contrail.standin import images
 from nova_lxc_contrail.standin import libvirtd
 from nova_lxc_contrail.tests.functional import cli_fixtures
 from nova_lxc_contrail.tests import vif_fixtures
+from nova_lxc_contrail.vif import linux_net
 from nova_lxc_contrail.vif import naming
 
 
@@ -151,3 +153,71 @@ class TestPortsResync(testtools.TestCase):
                           'vrouter-port-control, not this package'],
                          report[0]['actions'])
         self.assertEqual({}, self.host.standin.registrations)
+
+
+RUNNING_INSTANCE = '5f5f5f5f-1111-4222-8333-444444444444'
+RUNNING_XML = """\
+<domain type='lxc'>
+  <name>instance-running</name>
+  <uuid>%(uuid)s</uuid>
+  <memory>65536</memory>
+  <os><type>exe</type><init>/sbin/init</init></os>
+  <devices>
+    <filesystem type='mount'><source dir='%(root)s'/><target dir='/'/>
+    </filesystem>
+    <interface type='bridge'>
+      <source bridge='%(bridge)s'/><target dev='%(veth)s'/>
+    </interface>
+    <console type='pty'/>
+  </devices>
+</domain>
+"""
+
+
+class TestResyncRunningDomain(testtools.TestCase):
+    """A running container whose bridge vanished gets it back, veth in."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.libvirtd = libvirtd.PrivateLibvirtd().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.libvirtd.stop()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.host = self.useFixture(cli_fixtures.HostFixture())
+        self.root = self.useFixture(fixtures.TempDir()).path
+        images.busybox_tree(self.root)
+
+    def test_bridge_recreated_and_veth_back_in_it(self):
+        port = self.host.plug(instance=RUNNING_INSTANCE)
+        conn = libvirt.open(self.libvirtd.uri)
+        self.addCleanup(conn.close)
+        dom = conn.createXML(RUNNING_XML % {
+            'uuid': RUNNING_INSTANCE, 'root': self.root,
+            'bridge': naming.bridge_name(port.id),
+            'veth': naming.veth_name(port.id)}, 0)
+        self.addCleanup(dom.destroy)
+        veth = naming.veth_name(port.id)
+        self.assertIsNotNone(linux_net.device_state(veth))
+        # The bridge disappears under the running container (an operator's
+        # mistake, a crashed cleanup script).
+        with IPRoute() as ipr:
+            ipr.link('del', index=socket.if_nametoindex(
+                naming.bridge_name(port.id)))
+        self.assertIsNone(linux_net.device_state(veth)['master'])
+        report = self.host.cli_json('ports', 'resync')
+        actions = [r for r in report if r['port'] == port.id][0]['actions']
+        self.assertIn('recreated %s' % naming.bridge_name(port.id), actions)
+        self.assertIn('%s back in %s' % (veth, naming.bridge_name(port.id)),
+                      actions)
+        bridge = linux_net.device_state(naming.bridge_name(port.id))
+        self.assertEqual(bridge['index'],
+                         linux_net.device_state(veth)['master'])
+        self.assertEqual(bridge['index'], linux_net.device_state(
+            naming.tap_name(port.id))['master'])
+        self.assertTrue(bridge['promiscuous'])

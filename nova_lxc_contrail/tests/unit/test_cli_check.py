@@ -428,3 +428,19 @@ class TestAgentCheck(testtools.TestCase):
                          standin.url)
         result = check.check_agent(hostview.HostView('/'), conf)[0]
         self.assertEqual(check.PASS, result.status, result)
+
+
+class TestHostViewMounts(testtools.TestCase):
+
+    def test_covered_mounts_are_not_seen(self):
+        host = DescribedHost(self)
+        host.write('/proc/self/mounts', V1_MOUNTS +
+                   'cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n'
+                   'sysfs /sys sysfs rw 0 0\n'
+                   'cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n')
+        targets = [m.target for m in host.view.mounts()]
+        self.assertEqual(['/sys', '/sys/fs/cgroup/memory'], targets)
+        conf = load_conf(self)
+        result = check.check_cgroup_layout(host.view, conf)[0]
+        self.assertEqual(check.PASS, result.status)
+        self.assertEqual('v1', result.detail)

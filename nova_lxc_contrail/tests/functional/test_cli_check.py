@@ -1,0 +1,58 @@
+"""``nova-lxc-contrail check`` on this real host (root, sandbox).
+
+With the sandbox's private libvirtd (run without the cgroup2 mount, as
+libvirt-LXC needs on this hybrid host) and the agent stand-in, the kernel,
+device, tool, libvirt and agent checks pass here; the command exits
+non-zero exactly when a check fails.
+"""
+
+import testtools
+
+from nova_lxc_contrail.standin import libvirtd
+from nova_lxc_contrail.tests.functional import cli_fixtures
+
+
+class TestCheckThisHost(testtools.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.libvirtd = libvirtd.PrivateLibvirtd().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.libvirtd.stop()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.host = self.useFixture(cli_fixtures.HostFixture())
+
+    def test_host_groups_pass(self):
+        report = self.host.cli_json('check', '--skip', 'nova')
+        statuses = {c['name']: c['status'] for c in report['checks']}
+        for name in ('namespaces', 'cgroup controllers', 'veth', 'bridge',
+                     'tun/tap', '/dev/net/tun', 'loop devices',
+                     'qcow2 attach', 'qemu-img', 'libvirt LXC driver',
+                     'libvirt connection', 'vRouter agent'):
+            self.assertEqual('pass', statuses[name], report)
+        # The private libvirtd sees no cgroup2 mount.
+        self.assertIn(statuses['cgroup layout'], ('pass',))
+        self.assertTrue(report['ok'], report)
+
+    def test_agent_down_warns_libvirt_down_fails(self):
+        self.host.standin.stop()
+        self.host.libvirt_uri = 'lxc+unix:///system?socket=/nonexistent/s'
+        self.host.write_config()
+        result = self.host.cli('check', '--only', 'agent', '--only',
+                               'libvirt', check=1)
+        self.assertIn('warn', result.stdout)
+        self.assertIn('-> start the vRouter agent', result.stdout)
+        self.assertIn('-> start libvirtd', result.stdout)
+        self.assertIn('this host cannot run LXC instances', result.stdout)
+
+    def test_nova_conf_of_the_fixture(self):
+        report = self.host.cli_json('check', '--only', 'nova', check=None)
+        statuses = {c['name']: c['status'] for c in report['checks']}
+        self.assertEqual('pass', statuses['[libvirt] virt_type'])
+        self.assertEqual('pass', statuses['os-vif plugin'])
