@@ -1,22 +1,27 @@
 """VIF plug/unplug cost, beside what the stock vRouter path costs.
 
-    python -m benchmarks.bench_vif [--ports 200] [--background 2000]
+    python -m benchmarks.bench_vif [--ports 100] [--background 2000]
 
 Runs as root inside its own network and mount namespaces (the host is not
 touched; everything dies with the process). The vRouter agent stand-in runs
 in a separate process on loopback, the devices go through a real privsep
 daemon (CAP_NET_ADMIN only), plug/unplug through ``os_vif`` as nova calls
-them. Figures printed, per port, p50 / p95 in milliseconds:
+them. The arms are interleaved port by port, so a busy machine slows them
+alike. Per port, p50 / p95 in milliseconds:
 
 * ours: one privsep call (pyroute2 netlink) + port file + POST/DELETE on a
   kept-alive session;
-* baseline, same run: the same devices made with ``ip`` subprocesses, plus
-  one ``python3 -c pass`` interpreter start per port (what calling the
-  stock ``vrouter-port-control`` script costs before it does anything),
-  its port file and its POST/DELETE on a fresh connection;
-* plug with ``--background`` ports present against 10 present;
-* the kernel's own cost of unregistering one netdev (a tap; a bridge), to
-  which unplug is compared.
+* baseline: the same devices made with ``ip`` subprocesses, plus one
+  ``python3 -c pass`` interpreter start per port (what calling the stock
+  ``vrouter-port-control`` script costs before it does anything), its port
+  file and its POST/DELETE on a fresh connection;
+* the same baseline whose interpreter also imports what
+  ``vrouter-port-control`` imports (requests, ...);
+* plug with ``--background`` ports present against 10 present (wall time,
+  and CPU time of every process involved, which a busy machine disturbs
+  less);
+* the kernel's own cost of unregistering one netdev (a tap; a bridge; a
+  port's pair, separately and as one group), to which unplug is compared.
 """
 
 import argparse
@@ -54,210 +59,16 @@ def percentile(values, q):
     return ordered[index]
 
 
-def summary(values):
+def summary(seconds):
+    values = [s * 1000 for s in seconds]
     return {'p50': statistics.median(values), 'p95': percentile(values, 0.95),
             'n': len(values)}
 
 
-def _run_standin(ports_dir, conn):
-    from nova_lxc_contrail.standin import agent
-    standin = agent.AgentStandin(ports_dir)
-    conn.send(standin.start())
-    conn.recv()        # until the parent says stop
-    standin.stop()
-
-
-class Bench(object):
-
-    def __init__(self, args):
-        self.args = args
-        self.tmp = tempfile.TemporaryDirectory(prefix='bench-vif-')
-        self.ports_dir = os.path.join(self.tmp.name, 'ports')
-        self.base_ports_dir = os.path.join(self.tmp.name, 'baseline-ports')
-        os.makedirs(self.base_ports_dir)
-
-    # --- set-up -----------------------------------------------------------
-
-    def start(self):
-        parent, child = multiprocessing.get_context('fork').Pipe()
-        self.standin = multiprocessing.get_context('fork').Process(
-            target=_run_standin, args=(self.ports_dir, child), daemon=True)
-        self.standin.start()
-        self.standin_conn = parent
-        url = parent.recv()
-
-        import os_vif
-        from oslo_config import cfg
-        from oslo_privsep import priv_context
-
-        from nova_lxc_contrail import conf  # noqa: F401 - registers options
-        from nova_lxc_contrail.vif import privsep
-        cfg.CONF([], default_config_files=[], default_config_dirs=[])
-        cfg.CONF.set_override('agent_url', url, 'lxc_contrail')
-        cfg.CONF.set_override('ports_dir', self.ports_dir, 'lxc_contrail')
-        before = _children()
-        privsep.vif_plug.start(priv_context.Method.FORK)
-        # CPU time is counted in every process a plug involves.
-        self.pids = [os.getpid(), self.standin.pid] + sorted(
-            _children() - before)
-        os_vif.initialize()
-        self.url = url
-
-    def stop(self):
-        from nova_lxc_contrail.vif import privsep
-        privsep.vif_plug.stop()
-        self.standin_conn.send('stop')
-        self.standin.join(10)
-        self.tmp.cleanup()
-
-    # --- ours ----------------------------------------------------------------
-
-    def cpu_seconds(self):
-        """CPU time used so far by this process, the daemon, the agent."""
-        total = 0
-        for pid in self.pids:
-            for task in os.listdir('/proc/%d/task' % pid):
-                try:
-                    with open('/proc/%d/task/%s/schedstat' % (pid, task)) as f:
-                        total += int(f.read().split()[0])
-                except OSError:
-                    pass
-        return total / 1e9
-
-    def ours(self, count):
-        """-> per-port plug times, unplug times, CPU seconds per plug."""
-        import os_vif
-
-        from nova_lxc_contrail.tests import vif_fixtures as vf
-        info = vf.instance_info()
-        vifs = [vf.vif() for _ in range(count)]
-        plug, unplug = [], []
-        cpu = self.cpu_seconds()
-        for v in vifs:
-            started = time.perf_counter()
-            os_vif.plug(v, info)
-            plug.append(time.perf_counter() - started)
-        self.plug_cpu = (self.cpu_seconds() - cpu) / count
-        for v in vifs:
-            started = time.perf_counter()
-            os_vif.unplug(v, info)
-            unplug.append(time.perf_counter() - started)
-        return plug, unplug
-
-    def background(self, count):
-        import os_vif
-
-        from nova_lxc_contrail.tests import vif_fixtures as vf
-        info = vf.instance_info()
-        for _ in range(count):
-            os_vif.plug(vf.vif(), info)
-
-    # --- baseline ---------------------------------------------------------
-
-    def baseline(self, count, interpreter):
-        import requests
-
-        from nova_lxc_contrail.tests import vif_fixtures as vf
-        from nova_lxc_contrail.vif import agent
-        from nova_lxc_contrail.vif import naming
-        info = vf.instance_info()
-
-        def ip(*argv):
-            subprocess.run(('ip',) + argv, check=True)
-
-        files = agent.PortFiles(self.base_ports_dir)
-        vifs = [vf.vif() for _ in range(count)]
-        plug, unplug = [], []
-        for v in vifs:
-            tap, bridge = naming.tap_name(v.id), naming.bridge_name(v.id)
-            started = time.perf_counter()
-            ip('tuntap', 'add', 'dev', tap, 'mode', 'tap')
-            ip('link', 'add', bridge, 'type', 'bridge')
-            ip('link', 'set', tap, 'master', bridge)
-            ip('link', 'set', bridge, 'promisc', 'on', 'mtu', '1400', 'up')
-            ip('link', 'set', tap, 'mtu', '1400', 'up')
-            subprocess.run(interpreter, check=True)
-            payload = agent.build_payload(v, info, bridge)
-            files.write(payload)
-            requests.post(self.url + '/port',
-                          json=agent.registration(payload), timeout=5)
-            plug.append(time.perf_counter() - started)
-        for v in vifs:
-            tap, bridge = naming.tap_name(v.id), naming.bridge_name(v.id)
-            started = time.perf_counter()
-            subprocess.run(interpreter, check=True)
-            files.remove(v.id)
-            requests.delete(self.url + '/port/' + v.id, timeout=5)
-            ip('link', 'del', tap)
-            ip('link', 'del', bridge)
-            unplug.append(time.perf_counter() - started)
-        return plug, unplug
-
-    # --- the kernel -------------------------------------------------------
-
-    @staticmethod
-    def kernel_unregister(count):
-        """The kernel deleting netdevs, pyroute2 in this process.
-
-        One tap; one bridge (up, empty); a port's tap + bridge deleted
-        with two requests; the same in one group request (as unplug does).
-        """
-        from pyroute2 import IPRoute
-        from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP
-
-        from nova_lxc_contrail.vif import linux_net
-        times = {'tap': [], 'bridge': [], 'pair_separately': [],
-                 'pair_one_group': []}
-
-        def timed(key, call, *args, **kwargs):
-            started = time.perf_counter()
-            call(*args, **kwargs)
-            times[key].append(time.perf_counter() - started)
-
-        with IPRoute() as ipr:
-            for _ in range(count):
-                ipr.link('add', ifname='bench-tap', kind='tuntap',
-                         mode='tap')
-                timed('tap', ipr.link, 'del', ifname='bench-tap')
-                ipr.link('add', ifname='bench-br', kind='bridge',
-                         flags=IFF_UP, change=IFF_UP)
-                timed('bridge', ipr.link, 'del', ifname='bench-br')
-                linux_net.plug_devices('bench-tap', 'bench-br')
-                started = time.perf_counter()
-                ipr.link('del', ifname='bench-tap')
-                ipr.link('del', ifname='bench-br')
-                times['pair_separately'].append(
-                    time.perf_counter() - started)
-                linux_net.plug_devices('bench-tap', 'bench-br')
-                tap = ipr.link('get', ifname='bench-tap')[0]
-                timed('pair_one_group', ipr.link, 'del',
-                      group=tap.get_attr('IFLA_GROUP'))
-        return times
-
-    @staticmethod
-    def devices_and_agent(count):
-        """Our plug split in its two parts (one privsep call; one POST)."""
-        from nova_lxc_contrail.tests import vif_fixtures as vf
-        from nova_lxc_contrail.vif import agent
-        from nova_lxc_contrail.vif import linux_net
-        from nova_lxc_contrail.vif import naming
-        client = agent.AgentClient()
-        info = vf.instance_info()
-        devices, post = [], []
-        for _ in range(count):
-            v = vf.vif()
-            tap, bridge = naming.tap_name(v.id), naming.bridge_name(v.id)
-            payload = agent.build_payload(v, info, bridge)
-            started = time.perf_counter()
-            linux_net.plug_devices(tap, bridge, 1400, True)
-            devices.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            client.register(payload)
-            post.append(time.perf_counter() - started)
-            client.unregister(v.id)
-            linux_net.unplug_devices(tap, bridge)
-        client.close()
-        return devices, post
+def timed(call, *args, **kwargs):
+    started = time.perf_counter()
+    call(*args, **kwargs)
+    return time.perf_counter() - started
 
 
 def _children():
@@ -274,20 +85,240 @@ def _children():
     return found
 
 
-def ms(s):
-    return {k: (v * 1000 if k != 'n' else v) for k, v in s.items()}
+def _run_standin(ports_dir, conn):
+    from nova_lxc_contrail.standin import agent
+    standin = agent.AgentStandin(ports_dir)
+    conn.send(standin.start())
+    conn.recv()        # until the parent says stop
+    standin.stop()
 
 
-def fmt(s):
-    return '%7.2f / %7.2f' % (s['p50'], s['p95'])
+class Ours(object):
+    """nova's path: os_vif.plug/unplug with the lxc_contrail plugin."""
+
+    def __init__(self):
+        import os_vif
+
+        from nova_lxc_contrail.tests import vif_fixtures as vf
+        self.os_vif = os_vif
+        self.vf = vf
+        self.info = vf.instance_info()
+
+    def new(self):
+        return self.vf.vif()
+
+    def plug(self, v):
+        self.os_vif.plug(v, self.info)
+
+    def unplug(self, v):
+        self.os_vif.unplug(v, self.info)
+
+
+class Baseline(object):
+    """``ip`` subprocesses and one interpreter start per port."""
+
+    def __init__(self, url, ports_dir, interpreter):
+        import requests
+
+        from nova_lxc_contrail.tests import vif_fixtures as vf
+        from nova_lxc_contrail.vif import agent
+        from nova_lxc_contrail.vif import naming
+        self.requests, self.vf, self.agent = requests, vf, agent
+        self.naming = naming
+        self.url = url
+        self.files = agent.PortFiles(ports_dir)
+        self.interpreter = interpreter
+        self.info = vf.instance_info()
+
+    def new(self):
+        return self.vf.vif()
+
+    @staticmethod
+    def ip(*argv):
+        subprocess.run(('ip',) + argv, check=True)
+
+    def plug(self, v):
+        tap = self.naming.tap_name(v.id)
+        bridge = self.naming.bridge_name(v.id)
+        self.ip('tuntap', 'add', 'dev', tap, 'mode', 'tap')
+        self.ip('link', 'add', bridge, 'type', 'bridge')
+        self.ip('link', 'set', tap, 'master', bridge)
+        self.ip('link', 'set', bridge, 'promisc', 'on', 'mtu', '1400', 'up')
+        self.ip('link', 'set', tap, 'mtu', '1400', 'up')
+        subprocess.run(self.interpreter, check=True)
+        payload = self.agent.build_payload(v, self.info, bridge)
+        self.files.write(payload)
+        self.requests.post(self.url + '/port',
+                           json=self.agent.registration(payload), timeout=5)
+
+    def unplug(self, v):
+        subprocess.run(self.interpreter, check=True)
+        self.files.remove(v.id)
+        self.requests.delete(self.url + '/port/' + v.id, timeout=5)
+        self.ip('link', 'del', self.naming.tap_name(v.id))
+        self.ip('link', 'del', self.naming.bridge_name(v.id))
+
+
+class Kernel(object):
+    """The kernel deleting netdevs (pyroute2, this process, no privsep)."""
+
+    def __init__(self):
+        from pyroute2 import IPRoute
+        from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP
+
+        from nova_lxc_contrail.vif import linux_net
+        self.ipr = IPRoute()
+        self.up = IFF_UP
+        self.linux_net = linux_net
+
+    def tap(self):
+        self.ipr.link('add', ifname='bench-tap', kind='tuntap', mode='tap')
+        return timed(self.ipr.link, 'del', ifname='bench-tap')
+
+    def bridge(self):
+        self.ipr.link('add', ifname='bench-br', kind='bridge',
+                      flags=self.up, change=self.up)
+        return timed(self.ipr.link, 'del', ifname='bench-br')
+
+    def pair_separately(self):
+        self.linux_net.plug_devices('bench-tap', 'bench-br')
+        started = time.perf_counter()
+        self.ipr.link('del', ifname='bench-tap')
+        self.ipr.link('del', ifname='bench-br')
+        return time.perf_counter() - started
+
+    def pair_one_group(self):
+        self.linux_net.plug_devices('bench-tap', 'bench-br')
+        group = self.ipr.link('get', ifname='bench-tap')[0].get_attr(
+            'IFLA_GROUP')
+        return timed(self.ipr.link, 'del', group=group)
+
+    def close(self):
+        self.ipr.close()
+
+
+class Bench(object):
+
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix='bench-vif-')
+        self.ports_dir = os.path.join(self.tmp.name, 'ports')
+        self.base_ports_dir = os.path.join(self.tmp.name, 'baseline-ports')
+
+    def start(self):
+        context = multiprocessing.get_context('fork')
+        parent, child = context.Pipe()
+        self.standin = context.Process(target=_run_standin,
+                                       args=(self.ports_dir, child),
+                                       daemon=True)
+        self.standin.start()
+        self.standin_conn = parent
+        self.url = parent.recv()
+
+        import os_vif
+        from oslo_config import cfg
+        from oslo_privsep import priv_context
+
+        from nova_lxc_contrail import conf  # noqa: F401 - registers options
+        from nova_lxc_contrail.vif import privsep
+        cfg.CONF([], default_config_files=[], default_config_dirs=[])
+        cfg.CONF.set_override('agent_url', self.url, 'lxc_contrail')
+        cfg.CONF.set_override('ports_dir', self.ports_dir, 'lxc_contrail')
+        before = _children()
+        privsep.vif_plug.start(priv_context.Method.FORK)
+        # CPU time is counted in every process a plug involves.
+        self.pids = [os.getpid(), self.standin.pid] + sorted(
+            _children() - before)
+        os_vif.initialize()
+
+    def stop(self):
+        from nova_lxc_contrail.vif import privsep
+        privsep.vif_plug.stop()
+        self.standin_conn.send('stop')
+        self.standin.join(10)
+        self.tmp.cleanup()
+
+    def cpu_seconds(self):
+        """CPU time used so far by this process, the daemon, the agent."""
+        total = 0
+        for pid in self.pids:
+            for task in os.listdir('/proc/%d/task' % pid):
+                try:
+                    with open('/proc/%d/task/%s/schedstat' % (pid, task)) as f:
+                        total += int(f.read().split()[0])
+                except OSError:
+                    pass
+        return total / 1e9
+
+    def compare(self, count):
+        """Plug then unplug ``count`` ports per arm, interleaved."""
+        arms = {'ours': Ours(),
+                'baseline': Baseline(self.url, self.base_ports_dir,
+                                     INTERPRETER_START),
+                'stock_script': Baseline(self.url, self.base_ports_dir,
+                                         STOCK_SCRIPT_START)}
+        kernel = Kernel()
+        vifs = {name: [arm.new() for _ in range(count)]
+                for name, arm in arms.items()}
+        times = {}
+        for i in range(count):
+            for name, arm in arms.items():
+                times.setdefault(name + '_plug', []).append(
+                    timed(arm.plug, vifs[name][i]))
+        for i in range(count):
+            for name, arm in arms.items():
+                times.setdefault(name + '_unplug', []).append(
+                    timed(arm.unplug, vifs[name][i]))
+            for what in ('tap', 'bridge', 'pair_separately',
+                         'pair_one_group'):
+                times.setdefault('kernel_unregister_' + what, []).append(
+                    getattr(kernel, what)())
+        kernel.close()
+        return {key: summary(values) for key, values in times.items()}
+
+    def breakdown(self, count):
+        """Our plug in its two parts: one privsep call; one POST."""
+        from nova_lxc_contrail.tests import vif_fixtures as vf
+        from nova_lxc_contrail.vif import agent
+        from nova_lxc_contrail.vif import linux_net
+        from nova_lxc_contrail.vif import naming
+        client = agent.AgentClient()
+        info = vf.instance_info()
+        devices, post = [], []
+        for _ in range(count):
+            v = vf.vif()
+            tap, bridge = naming.tap_name(v.id), naming.bridge_name(v.id)
+            payload = agent.build_payload(v, info, bridge)
+            devices.append(timed(linux_net.plug_devices, tap, bridge, 1400,
+                                 True))
+            post.append(timed(client.register, payload))
+            client.unregister(v.id)
+            linux_net.unplug_devices(tap, bridge)
+        client.close()
+        return {'ours_devices': summary(devices),
+                'ours_agent_post': summary(post)}
+
+    def plugs_with_present(self, count):
+        """Plug (timed) and unplug ``count`` ports, the others staying."""
+        ours = Ours()
+        plug, cpu = [], 0.0
+        for _ in range(count):
+            v = ours.new()
+            before = self.cpu_seconds()
+            plug.append(timed(ours.plug, v))
+            cpu += self.cpu_seconds() - before
+            ours.unplug(v)
+        return summary(plug), cpu / count * 1000
+
+    def grow(self, count):
+        ours = Ours()
+        for _ in range(count):
+            ours.plug(ours.new())
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--ports', type=int, default=200,
-                        help='ports plugged and unplugged per measurement')
-    parser.add_argument('--baseline-ports', type=int, default=50,
-                        help='ports for the (slow) baseline')
+    parser.add_argument('--ports', type=int, default=100,
+                        help='ports plugged and unplugged per arm')
     parser.add_argument('--background', type=int, default=2000,
                         help='ports present for the scale measurement')
     parser.add_argument('--json', action='store_true',
@@ -299,38 +330,20 @@ def main(argv=None):
     from nova_lxc_contrail.standin import namespaces
     namespaces.enter()       # before any thread: its own netns and mounts
 
-    bench = Bench(args)
+    bench = Bench()
     bench.start()
     try:
-        bench.ours(20)                                   # warm-up
-        results = {}
-        plug, unplug = bench.ours(args.ports)
-        results['ours_plug'] = ms(summary(plug))
-        results['ours_unplug'] = ms(summary(unplug))
-        devices, post = bench.devices_and_agent(args.ports)
-        results['ours_devices'] = ms(summary(devices))
-        results['ours_agent_post'] = ms(summary(post))
-        plug, unplug = bench.baseline(args.baseline_ports,
-                                      INTERPRETER_START)
-        results['baseline_plug'] = ms(summary(plug))
-        results['baseline_unplug'] = ms(summary(unplug))
-        plug, unplug = bench.baseline(args.baseline_ports,
-                                      STOCK_SCRIPT_START)
-        results['stock_script_plug'] = ms(summary(plug))
-        results['stock_script_unplug'] = ms(summary(unplug))
-        for key, values in bench.kernel_unregister(30).items():
-            results['kernel_unregister_' + key] = ms(summary(values))
-        bench.background(10)
-        plug, _ = bench.ours(args.ports)
-        results['plug_10_present'] = ms(summary(plug))
-        results['plug_cpu_10_present'] = bench.plug_cpu * 1000
+        bench.compare(5)                                 # warm-up
+        results = bench.compare(args.ports)
+        results.update(bench.breakdown(args.ports))
+        bench.grow(10)
+        results['plug_10_present'], results['plug_cpu_10_present'] = (
+            bench.plugs_with_present(args.ports))
         started = time.perf_counter()
-        bench.background(args.background - 10)
+        bench.grow(args.background - 10)
         results['background_seconds'] = time.perf_counter() - started
-        plug, _ = bench.ours(args.ports)
-        results['plug_%d_present' % args.background] = ms(summary(plug))
-        results['plug_cpu_%d_present' % args.background] = (
-            bench.plug_cpu * 1000)
+        results['plug_many_present'], results['plug_cpu_many_present'] = (
+            bench.plugs_with_present(args.ports))
     finally:
         bench.stop()
     report(results, args)
@@ -339,66 +352,74 @@ def main(argv=None):
     return 0
 
 
-def report(r, args):
-    big = 'plug_%d_present' % args.background
-    speed_plug = r['baseline_plug']['p50'] / r['ours_plug']['p50']
-    speed_unplug = r['baseline_unplug']['p50'] / r['ours_unplug']['p50']
-    scale = r[big]['p50'] / r['plug_10_present']['p50']
-    vs_tap = r['ours_unplug']['p50'] / r['kernel_unregister_tap']['p50']
-    vs_bridge = (r['ours_unplug']['p50'] /
-                 r['kernel_unregister_bridge']['p50'])
-    print('VIF plug/unplug per port, p50 / p95 ms (%d ports; baseline %d)'
-          % (args.ports, args.baseline_ports))
-    print('baseline: ip subprocesses + `%s` per port, port file, POST or '
-          'DELETE on a new connection' % ' '.join(INTERPRETER_START))
-    print('%-34s %-19s %-19s %s' % ('', 'ours', 'baseline', 'baseline/ours'))
-    print('%-34s %-19s %-19s %6.1fx' % ('plug', fmt(r['ours_plug']),
-                                        fmt(r['baseline_plug']), speed_plug))
-    print('%-34s %-19s %-19s %6.1fx' % ('unplug', fmt(r['ours_unplug']),
-                                        fmt(r['baseline_unplug']),
-                                        speed_unplug))
-    print('%-34s %-19s %-19s %6.1fx' % (
-        'plug, baseline importing requests', fmt(r['ours_plug']),
-        fmt(r['stock_script_plug']),
-        r['stock_script_plug']['p50'] / r['ours_plug']['p50']))
-    print('%-34s %s' % ('  plug: devices (1 privsep call)',
-                        fmt(r['ours_devices'])))
-    print('%-34s %s' % ('  plug: agent POST (kept alive)',
-                        fmt(r['ours_agent_post'])))
-    print('%-34s %s' % ('plug, 10 ports present', fmt(r['plug_10_present'])))
-    label = 'plug, %d ports present' % args.background
-    print('%-34s %s   ratio %.2f' % (label, fmt(r[big]), scale))
-    cpu_small = r['plug_cpu_10_present']
-    cpu_big = r['plug_cpu_%d_present' % args.background]
-    print('%-34s %.2f ms (10 present), %.2f ms (%d present): ratio %.2f' % (
-        '  CPU per plug, all processes', cpu_small, cpu_big,
-        args.background, cpu_big / cpu_small))
-    print('%-34s %s' % ('kernel: unregister one tap',
-                        fmt(r['kernel_unregister_tap'])))
-    print('%-34s %s' % ('kernel: unregister one bridge',
-                        fmt(r['kernel_unregister_bridge'])))
-    print('%-34s %s' % ('kernel: tap, then bridge',
-                        fmt(r['kernel_unregister_pair_separately'])))
-    print('%-34s %s' % ('kernel: tap + bridge, one group',
-                        fmt(r['kernel_unregister_pair_one_group'])))
-    print('unplug p50 / one netdev unregister p50: %.2fx (tap), %.2fx '
-          '(bridge)' % (vs_tap, vs_bridge))
-    print('targets: plug p50 <= %.0f ms: %s; >= %.0fx baseline: %s; '
-          '%d-port plug <= %.1fx 10-port: %s; unplug <= %.1fx one netdev '
-          'unregister: %s (tap) / %s (bridge)' % (
-              TARGETS['plug_p50_ms'],
-              _ok(r['ours_plug']['p50'] <= TARGETS['plug_p50_ms']),
-              TARGETS['speedup_vs_baseline'],
-              _ok(speed_plug >= TARGETS['speedup_vs_baseline']),
-              args.background, TARGETS['scale_ratio'],
-              _ok(scale <= TARGETS['scale_ratio']),
-              TARGETS['unplug_vs_unregister'],
-              _ok(vs_tap <= TARGETS['unplug_vs_unregister']),
-              _ok(vs_bridge <= TARGETS['unplug_vs_unregister'])))
+def fmt(s):
+    return '%7.2f / %7.2f' % (s['p50'], s['p95'])
 
 
 def _ok(flag):
     return 'met' if flag else 'NOT met'
+
+
+def report(r, args):
+    def ratio(a, b):
+        return r[a]['p50'] / r[b]['p50']
+
+    speed = ratio('baseline_plug', 'ours_plug')
+    speed_stock = ratio('stock_script_plug', 'ours_plug')
+    scale = ratio('plug_many_present', 'plug_10_present')
+    scale_cpu = r['plug_cpu_many_present'] / r['plug_cpu_10_present']
+    vs_tap = ratio('ours_unplug', 'kernel_unregister_tap')
+    vs_bridge = ratio('ours_unplug', 'kernel_unregister_bridge')
+    print('VIF plug/unplug per port, p50 / p95 ms, %d ports per arm, '
+          'interleaved' % args.ports)
+    print('baseline: ip subprocesses + `%s` per port, port file, POST or '
+          'DELETE on a new connection' % ' '.join(INTERPRETER_START))
+    print('%-36s %-19s %s' % ('', 'p50 / p95', 'x ours (p50)'))
+    rows = [('plug, ours', 'ours_plug', None),
+            ('plug, baseline', 'baseline_plug', speed),
+            ('plug, baseline + stock imports', 'stock_script_plug',
+             speed_stock),
+            ('  ours: devices (1 privsep call)', 'ours_devices', None),
+            ('  ours: agent POST (kept alive)', 'ours_agent_post', None),
+            ('unplug, ours', 'ours_unplug', None),
+            ('unplug, baseline', 'baseline_unplug',
+             ratio('baseline_unplug', 'ours_unplug')),
+            ('unplug, baseline + stock imports', 'stock_script_unplug',
+             ratio('stock_script_unplug', 'ours_unplug')),
+            ('kernel: unregister one tap', 'kernel_unregister_tap', None),
+            ('kernel: unregister one bridge', 'kernel_unregister_bridge',
+             None),
+            ('kernel: tap, then bridge', 'kernel_unregister_pair_separately',
+             None),
+            ('kernel: tap + bridge, one group',
+             'kernel_unregister_pair_one_group', None),
+            ('plug, 10 ports present', 'plug_10_present', None),
+            ('plug, %d ports present' % args.background,
+             'plug_many_present', None)]
+    for label, key, x in rows:
+        print('%-36s %-19s %s' % (label, fmt(r[key]),
+                                  '%6.1fx' % x if x else ''))
+    print('scale: %d vs 10 ports present: p50 ratio %.2f; CPU per plug '
+          '(all processes) %.2f vs %.2f ms, ratio %.2f' % (
+              args.background, scale, r['plug_cpu_many_present'],
+              r['plug_cpu_10_present'], scale_cpu))
+    print('unplug p50 / one netdev unregister p50: %.2fx (tap), %.2fx '
+          '(bridge)' % (vs_tap, vs_bridge))
+    print('targets: plug p50 <= %.0f ms: %s; >= %.0fx baseline: %s '
+          '(%s with the stock imports); %d-port plug <= %.1fx 10-port: %s '
+          '(CPU: %s); unplug <= %.1fx one netdev unregister: %s (tap) / '
+          '%s (bridge)' % (
+              TARGETS['plug_p50_ms'],
+              _ok(r['ours_plug']['p50'] <= TARGETS['plug_p50_ms']),
+              TARGETS['speedup_vs_baseline'],
+              _ok(speed >= TARGETS['speedup_vs_baseline']),
+              _ok(speed_stock >= TARGETS['speedup_vs_baseline']),
+              args.background, TARGETS['scale_ratio'],
+              _ok(scale <= TARGETS['scale_ratio']),
+              _ok(scale_cpu <= TARGETS['scale_ratio']),
+              TARGETS['unplug_vs_unregister'],
+              _ok(vs_tap <= TARGETS['unplug_vs_unregister']),
+              _ok(vs_bridge <= TARGETS['unplug_vs_unregister'])))
 
 
 if __name__ == '__main__':
