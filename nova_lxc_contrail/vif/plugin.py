@@ -129,7 +129,8 @@ class LxcContrailPlugin(plugin.PluginBase):
         client = self.agent_client()
         pid = payload['id']
         old = files.read(pid)
-        changed = agent.registration_changes(old, payload) if old else None
+        changed = (agent.registration_changes(old, payload)
+                   if old is not None else None)
         if changed:
             # The agent ignores changes on a duplicate add.
             LOG.info('Port %(port)s registration changed (%(keys)s): '
