@@ -35,7 +35,7 @@ def frame(dst, src, payload):
     return (data + payload).ljust(60, b'\0')
 
 
-class Tap(object):
+class PacketSocket(object):
     """An AF_PACKET socket on one device, for the test ethertype."""
 
     def __init__(self, ifname):
@@ -81,9 +81,9 @@ class TestDatapath(test_vif_plug.VifTestCase):
                      flags=IFF_UP, change=IFF_UP)
             ipr.link('set', index=container['index'], flags=IFF_UP,
                      change=IFF_UP)
-        vrouter = Tap(naming.bridge_name(v.id))
+        vrouter = PacketSocket(naming.bridge_name(v.id))
         self.addCleanup(vrouter.close)
-        guest = Tap(container_end)
+        guest = PacketSocket(container_end)
         self.addCleanup(guest.close)
         return v, vrouter, guest
 
