@@ -3,7 +3,8 @@
 ``plug_devices`` and ``unplug_devices`` are each ONE privsep call
 (CAP_NET_ADMIN). They talk netlink through pyroute2 and look devices up by
 name (``if_nametoindex`` or ``link('get', ifname=...)``), never with a dump,
-so their cost does not grow with the number of ports on the host.
+so their cost does not grow with the number of ports on the host (nor does
+the kernel's: the devices carry no host IPv6, see ``_disable_ipv6``).
 
 Deleting a netdev costs the kernel RCU synchronisations (tens of ms), paid
 per ``unregister_netdevice_many`` batch. RTM_DELLINK with only IFLA_GROUP
@@ -11,7 +12,9 @@ deletes every link of that group in one batch, so both devices of a port
 share a link group and go in one request. The group is
 ``0x80000000 | <ifindex of the port's tap>``: ifindexes are unique among the
 live devices of a namespace, operators' groups are small numbers, so no
-other port's (or anybody's) device can be in it.
+other port's (or anybody's) device can be in it. (A bridge costs one more
+grace period of its own, a synchronize_rcu() in its ndo_uninit that no
+batch shares: a port's unplug costs what deleting one bridge costs.)
 """
 
 import contextlib
