@@ -139,10 +139,15 @@ class TestCleanupRootfs(testtools.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.images = tempfile.mkdtemp(prefix='nlc-cli-images-')
-        cls.qcow2 = images.build_image(os.path.join(cls.images, 'gpt.qcow2'),
-                                       'gpt', 'qcow2')
         cls.libvirtd = libvirtd.PrivateLibvirtd().start()
+        cls.images = tempfile.mkdtemp(prefix='nlc-cli-images-')
+        try:
+            cls.qcow2 = images.build_image(
+                os.path.join(cls.images, 'gpt.qcow2'), 'gpt', 'qcow2')
+        except Exception:
+            shutil.rmtree(cls.images)
+            cls.libvirtd.stop()
+            raise
 
     @classmethod
     def tearDownClass(cls):
