@@ -1,0 +1,237 @@
+"""End-to-end harness: a real private libvirtd running LXC domains.
+
+Each test class gets, in ``setUpClass`` (and always releases in
+``tearDownClass``): a work dir, a ``PrivateLibvirtd`` (LXC driver, private
+state), the vRouter agent stand-in, and this package's privsep daemons
+started by fork, so every privileged call runs with exactly the
+capabilities its context declares. Workers run through
+``nova_lxc_contrail.tests.sandbox`` (private network and mount namespaces).
+"""
+
+import contextlib
+import os
+import shutil
+import tempfile
+
+import nova.conf
+from nova import objects
+from oslo_log import log as logging
+from oslo_privsep import priv_context
+from pyroute2 import IPRoute
+import testtools
+
+from nova_lxc_contrail.disk import privsep as disk_privsep
+from nova_lxc_contrail.standin import agent as agent_standin
+from nova_lxc_contrail.standin import libvirtd as libvirtd_standin
+from nova_lxc_contrail.standin import namespaces
+from nova_lxc_contrail.vif import naming
+from nova_lxc_contrail.vif import privsep as vif_privsep
+from nova_lxc_contrail.virt import privsep as virt_privsep
+
+LOG = logging.getLogger(__name__)
+CONF = nova.conf.CONF
+
+MS_BIND = 0x1000
+PRIVSEP_CONTEXTS = (vif_privsep.vif_plug, disk_privsep.disk_pctxt,
+                    virt_privsep.container_net_pctxt)
+
+
+def start_privsep_daemons(contexts):
+    for context in contexts:
+        context.start(priv_context.Method.FORK)
+
+
+def stop_privsep_daemons(contexts):
+    for context in contexts:
+        with contextlib.suppress(Exception):
+            context.stop()
+
+
+# libvirtd's pid file is outside the dirs PrivateLibvirtd makes private: a
+# libvirtd of another worker holding it makes ours exit ("Failed to acquire
+# pid file"). Ours gets its own file, in this mount namespace only.
+LIBVIRTD_PID_FILE = '/run/libvirtd.pid'
+
+
+def private_libvirtd_pid_file(work_dir):
+    """-> whether a private pid file is bind-mounted."""
+    if not os.path.exists(LIBVIRTD_PID_FILE):
+        return False
+    private = os.path.join(work_dir, 'libvirtd.pid')
+    open(private, 'w').close()
+    namespaces.mount(private, LIBVIRTD_PID_FILE, None, MS_BIND)
+    return True
+
+
+# --- what a test can leave behind ------------------------------------------
+
+def mounts_below(directory):
+    prefix = directory.rstrip('/') + '/'
+    with open('/proc/self/mountinfo') as mountinfo:
+        return [line.split()[4] for line in mountinfo
+                if line.split()[4].startswith(prefix)]
+
+
+def loops_backed_below(directory):
+    prefix = directory.rstrip('/') + '/'
+    found = {}
+    for name in os.listdir('/sys/block'):
+        try:
+            with open('/sys/block/%s/loop/backing_file' % name) as f:
+                backing = f.read().strip()
+        except OSError:
+            continue
+        if backing.startswith(prefix):
+            found['/dev/' + name] = backing
+    return found
+
+
+def processes_naming(directory):
+    """Processes whose command line names a path below ``directory``."""
+    found = []
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                cmdline = f.read().replace(b'\0', b' ').decode()
+        except OSError:
+            continue
+        if directory in cmdline and int(pid) != os.getpid():
+            found.append(cmdline.strip())
+    return found
+
+
+def port_links(port_id):
+    """The port's host devices that exist: {name: ifindex}."""
+    with IPRoute() as ipr:
+        found = {}
+        for name in (naming.tap_name(port_id), naming.bridge_name(port_id),
+                     naming.veth_name(port_id)):
+            index = ipr.link_lookup(ifname=name)
+            if index:
+                found[name] = index[0]
+        return found
+
+
+def link_mtu(ifname=None, netns=None, address=None):
+    kwargs = {'netns': netns, 'flags': 0} if netns else {}
+    with IPRoute(**kwargs) as ipr:
+        match = {'ifname': ifname} if ifname else {'address': address}
+        index = ipr.link_lookup(**match)
+        if not index:
+            return None
+        link = ipr.link('get', index=index[0])[0]
+        return {'mtu': link.get('mtu'), 'ifname': link.get('ifname'),
+                'address': link.get('address')}
+
+
+class LibvirtLxcTestCase(testtools.TestCase):
+    """Class-wide private libvirtd, agent stand-in and privsep daemons."""
+
+    privsep_contexts = PRIVSEP_CONTEXTS
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if not namespaces.in_private_namespaces():
+            raise RuntimeError('run the e2e suite through '
+                               'nova_lxc_contrail.tests.sandbox (as root)')
+        objects.register_all()
+        cls.work_dir = tempfile.mkdtemp(prefix='nlc-e2e-')
+        cls.ports_dir = os.path.join(cls.work_dir, 'ports')
+        os.mkdir(cls.ports_dir)
+        cls.libvirtd = libvirtd_standin.PrivateLibvirtd(
+            os.path.join(cls.work_dir, 'libvirtd'))
+        cls.agent = agent_standin.AgentStandin(cls.ports_dir)
+        cls.pid_file_mounted = False
+        try:
+            os.mkdir(cls.libvirtd.work_dir)
+            cls.configure()
+            start_privsep_daemons(cls.privsep_contexts)
+            cls.pid_file_mounted = private_libvirtd_pid_file(
+                cls.libvirtd.work_dir)
+            cls.libvirtd.start()
+            cls.agent.start()
+        except BaseException:
+            cls.release_class()
+            raise
+
+    @classmethod
+    def configure(cls):
+        """Set nova.conf for the class; the default is set_override."""
+        for group, options in cls.options().items():
+            for name, value in options.items():
+                CONF.set_override(name, value, group)
+
+    @classmethod
+    def options(cls):
+        return {'libvirt': {'virt_type': 'lxc', 'connection_uri': 'lxc:///'},
+                'lxc_contrail': {'agent_url': cls.agent.url,
+                                 'ports_dir': cls.ports_dir}}
+
+    @classmethod
+    def release_class(cls):
+        def stop_daemons():
+            stop_privsep_daemons(cls.privsep_contexts)
+
+        for step in (cls.agent.stop, cls.libvirtd.stop, stop_daemons,
+                     cls.unconfigure, cls._unmount_pid_file):
+            try:
+                step()
+            except Exception:
+                LOG.exception('Class cleanup step %s failed', step)
+        leftovers = (mounts_below(cls.work_dir) +
+                     list(loops_backed_below(cls.work_dir)) +
+                     processes_naming(cls.work_dir))
+        shutil.rmtree(cls.work_dir, ignore_errors=True)
+        if leftovers:
+            raise AssertionError('left behind: %s' % leftovers)
+
+    @classmethod
+    def _unmount_pid_file(cls):
+        if cls.pid_file_mounted:
+            namespaces.umount(LIBVIRTD_PID_FILE)
+            cls.pid_file_mounted = False
+
+    @classmethod
+    def unconfigure(cls):
+        for group, options in cls.options().items():
+            for name in options:
+                CONF.clear_override(name, group)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.release_class()
+        super().tearDownClass()
+
+    # --- per test -----------------------------------------------------------
+
+    def setUp(self):
+        super().setUp()
+        self.test_dir = tempfile.mkdtemp(prefix='test-', dir=self.work_dir)
+        self.addCleanup(shutil.rmtree, self.test_dir, ignore_errors=True)
+
+    def connection(self):
+        import libvirt
+        conn = libvirt.open(self.libvirtd.uri)
+        self.addCleanup(conn.close)
+        return conn
+
+    def assertNothingLeft(self, port_id, directory, domain_name=None,
+                          conn=None):
+        """No domain, mount, loop, export, device, port file or agent entry."""
+        left = {}
+        if conn is not None:
+            names = [d.name() for d in conn.listAllDomains()]
+            if domain_name in names:
+                left['domain'] = domain_name
+        left['mounts'] = mounts_below(directory)
+        left['loops'] = loops_backed_below(directory)
+        left['processes'] = processes_naming(directory)
+        left['devices'] = port_links(port_id)
+        port_file = os.path.join(self.ports_dir, port_id)
+        left['port file'] = os.path.exists(port_file)
+        left['agent entry'] = port_id in self.agent.registrations
+        self.assertEqual({}, {k: v for k, v in left.items() if v},
+                         'left behind after destroy and unplug')
