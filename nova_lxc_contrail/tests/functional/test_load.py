@@ -22,7 +22,6 @@ import testtools
 from testtools import content
 
 from nova_lxc_contrail.disk import api as disk_api
-from nova_lxc_contrail.disk import loop
 from nova_lxc_contrail.disk import privsep as disk_privsep
 from nova_lxc_contrail.standin import images
 from nova_lxc_contrail.tests.functional import cli_fixtures
@@ -54,10 +53,6 @@ def mounts():
         return sorted(f.read().splitlines())
 
 
-def bound_loops():
-    return sorted((i.device, i.backing_file) for i in loop.bound_devices())
-
-
 def all_links():
     return sorted(cli_fixtures.port_devices())
 
@@ -66,8 +61,10 @@ class LoadTestCase(testtools.TestCase):
 
     def snapshot(self, extra):
         gc.collect()
+        # Loop devices are host-wide (other tests attach theirs): each
+        # test compares the ones of its own files (``extra``).
         state = {'fds': len(open_fds()), 'mounts': mounts(),
-                 'loops': bound_loops(), 'threads': _thread_names()}
+                 'threads': _thread_names()}
         state.update(extra())
         return state
 
@@ -167,6 +164,7 @@ class TestRootfsLoad(LoadTestCase):
 
         def extra():
             return {'files': sorted(os.listdir(directory)),
+                    'loops': cli_fixtures.loops_under(directory),
                     'exports': rootfs_base.qsd_processes(directory),
                     'children': _children()}
 
