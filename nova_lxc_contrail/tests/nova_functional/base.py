@@ -53,6 +53,7 @@ from nova_lxc_contrail.vif import naming
 LOG = logging.getLogger(__name__)
 
 COMPUTE_HOST = 'compute'
+STATE_CHANGE_RETRIES = 60       # polls 0.5 s apart
 GATEWAY_IP = '192.168.1.1'      # NeutronFixture.subnet_1['gateway_ip']
 BUSYBOX = '/bin/busybox'
 # The container's init: records each boot in /init.log (so a test can count
@@ -67,6 +68,18 @@ INIT_LOG = 'init.log'
 # rcS of the images stand-in's busybox images: one line per boot.
 BOOT_LOG = 'var/log/boots'
 BOOT_RCS = '#!/bin/sh\necho boot >> /%s\n' % BOOT_LOG
+# The guests' /sbin/init. Like sysvinit and systemd it listens on
+# /run/initctl, where libvirt-LXC's shutdown writes its power-off request:
+# libvirt 9 sends no SIGTERM when a container has no initctl FIFO.
+SYSV_LIKE_INIT = """#!/bin/sh
+/etc/init.d/rcS
+rm -f /run/initctl
+mkfifo /run/initctl
+exec 3<>/run/initctl
+trap 'exit 0' TERM INT
+head -c 1 <&3 >/dev/null &
+wait $!
+"""
 
 
 def _run(*cmd):
@@ -247,12 +260,15 @@ class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):
     def build_image(self, name, layout='gpt', fmt='raw', init='script'):
         """A busybox image from the images stand-in, registered in Glance.
 
-        Its ``script`` init ends on SIGTERM (libvirt's shutdown of an LXC
-        domain) and its rcS logs every boot to BOOT_LOG.
+        Its init stops on libvirt's shutdown request (SYSV_LIKE_INIT) and
+        logs every boot to BOOT_LOG; ``init='none'``: no /sbin/init.
         """
+        files = {'etc/init.d/rcS': BOOT_RCS}
+        if init == 'script':
+            files['sbin/init'] = SYSV_LIKE_INIT
         path = images.build_image(
             self.image_path(name), layout=layout, fmt=fmt, init=init,
-            files={'etc/init.d/rcS': BOOT_RCS})
+            files=files)
         return self.create_image(path, disk_format=fmt, name=name)
 
     def image_path(self, name):
@@ -261,6 +277,13 @@ class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):
         return os.path.join(images, name)
 
     # --- servers ------------------------------------------------------------
+
+    def _wait_for_state_change(self, server, expected_status,
+                               max_retries=STATE_CHANGE_RETRIES, **kwargs):
+        # nova's default (10 polls, 5 s) is tight for a real container on a
+        # busy 2-core CI machine.
+        return super()._wait_for_state_change(
+            server, expected_status, max_retries=max_retries, **kwargs)
 
     def boot(self, image_id, networks='none', expected_state='ACTIVE',
              flavor_id='1', name='lxc'):

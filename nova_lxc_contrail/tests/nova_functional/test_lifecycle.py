@@ -1,0 +1,58 @@
+"""Scenarios 3 and 4: reboot, stop, start, and a nova-compute restart."""
+
+import time
+
+import libvirt
+
+from nova_lxc_contrail.tests.nova_functional import base
+
+
+class TestRebootStopStart(base.ContrailNovaTestBase):
+
+    def _timed(self, what, action, *args, **kwargs):
+        started = time.monotonic()
+        result = action(*args, **kwargs)
+        self.timing(what, time.monotonic() - started)
+        return result
+
+    def _assert_back(self, server, port, boots, state_before):
+        """Running again with network; the same single device and mounts."""
+        self.assert_server_running(server, [port], boots=boots)
+        self.assertEqual(state_before, self.host_state())
+        self.assertEqual([port['id']], list(self.agent.registrations))
+
+    def test_reboot_stop_start(self):
+        port = self.create_vrouter_port()
+        server, seconds = self.boot(self.build_image('disk.raw'),
+                                    networks=[{'port': port['id']}])
+        self.timing('POST->ACTIVE', seconds)
+        self.assert_server_running(server, [port])
+        state = self.host_state()
+        self.assertEqual(1, len(state['loops']))
+
+        # The guest's init stops on libvirt's request and nova starts it
+        # again. (nova relaunches the domain without mounting its rootfs,
+        # which fails; it falls back to a hard reboot, which plugs the port
+        # again: only the end state is the same.)
+        self._timed('soft reboot', self._reboot_server, server)
+        self._assert_back(server, port, 2, state)
+
+        self._timed('hard reboot', self._reboot_server, server, hard=True)
+        self._assert_back(server, port, 3, state)
+
+        bridge = self.bridge_indexes([port])
+        self.agent.clear_requests()
+        self._timed('stop', self._stop_server, server)
+        self.assert_port_plugged(server, port, running=False)
+        self.assertEqual(libvirt.VIR_DOMAIN_SHUTOFF,
+                         self.domain(server).state()[0])
+        self._timed('start', self._start_server, server)
+        self._assert_back(server, port, 4, state)
+        # Stop and start keep the bridge the vRouter attached to.
+        self.assertEqual(bridge, self.bridge_indexes([port]))
+        self.assertEqual([], [r for r in self.agent.requests
+                              if r.method == 'DELETE'])
+
+        self.timing('DELETE->gone', self.delete(server))
+        self.assert_nothing_left(server)
+        self.assert_port_gone(port)
