@@ -108,6 +108,11 @@ class LxcContrailVIFDriver(libvirt_vif.LibvirtGenericVIFDriver):
         try:
             os_vif.plug(nova_to_lxc_osvif(vif), lxc_instance_info(instance))
         except osv_exception.ExceptionBase as e:
+            # os-vif puts the plugin's error after the VIF's long repr, and
+            # nova keeps 255 characters of a fault: raise our own error.
+            cause = e.kwargs.get('err')
+            if isinstance(cause, exception.NovaLxcContrailError):
+                raise cause from e
             raise nova_exception.InternalError(
                 'Failure running os_vif plugin plug method: %s' % e)
 
