@@ -26,6 +26,7 @@ from nova_lxc_contrail.disk import api as disk_api
 from nova_lxc_contrail.virt import container_mtu
 
 LXC = 'lxc'
+LIBVIRT_LXC = 'libvirt_lxc'
 NSENTER = 'nsenter'
 
 
@@ -182,6 +183,19 @@ class Container(object):
     @property
     def netns(self):
         return '/proc/%d/ns/net' % self.init_pid
+
+    def wait_for_exec(self, timeout=10.0):
+        """Wait until libvirt's child became the container's init: -> comm."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with open('/proc/%d/comm' % self.init_pid) as f:
+                comm = f.read().strip()
+            if comm != LIBVIRT_LXC:
+                return comm
+            if time.monotonic() > deadline:
+                raise TimeoutError('the container did not exec its init '
+                                   'within %ss' % timeout)
+            time.sleep(0.01)
 
     def wait_for_file(self, path, timeout=10.0):
         deadline = time.monotonic() + timeout

@@ -139,7 +139,7 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
                           'address': vif['address']},
                          base.link_mtu(address=vif['address'],
                                        netns=container.netns))
-        container.wait_for_file('/run/booted')
+        self.assertEqual('init', container.wait_for_exec())
         container.configure_ip(vif)
         with gateway.Gateway(naming.bridge_name(vif['id']), GATEWAY) as gw:
             ping = container.run('ping', '-c', '1', '-W', '2', GATEWAY,
@@ -152,8 +152,8 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
         self.assertIsInstance(drv, lxc_driver.LxcContrailDriver)
         self.assertIsInstance(drv.vif_driver, lxc_vif.LxcContrailVIFDriver)
 
-    def test_spawn_stop_start_destroy(self):
-        drv = self.load_driver()
+    def spawn(self, drv):
+        """Boot a partitioned image on a vRouter port: -> instance, vif."""
         image_id = str(uuid.uuid4())
         self.cache_image(image_id)
         vif = compute.vrouter_vif(mtu=MTU, cidr='10.1.0.0/24',
@@ -162,7 +162,6 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
         instance = self.make_instance(image_id, network_info)
         self.addCleanup(_quietly, drv.destroy, self.context, instance,
                         network_info)
-
         image_meta = objects.ImageMeta.from_dict({
             'id': image_id, 'disk_format': 'raw', 'container_format': 'bare',
             'properties': {}})
@@ -175,6 +174,12 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
         self.assertTrue(saved.system_metadata['rootfs_device_name']
                         .startswith('/dev/loop'))
         self.assertContainerPingsGateway(drv, instance, vif)
+        return instance, vif
+
+    def test_spawn_stop_start_destroy(self):
+        drv = self.load_driver()
+        instance, vif = self.spawn(drv)
+        network_info = instance.info_cache.network_info
         devices = base.port_links(vif['id'])
         kept = {name: index for name, index in devices.items()
                 if name != naming.veth_name(vif['id'])}
@@ -201,6 +206,32 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
                                                      instance.uuid)))
         self.assertNothingLeft(vif['id'], self.instances, instance.name,
                                drv._host.get_connection())
+
+    def test_reboot_and_compute_restart(self):
+        drv = self.load_driver()
+        instance, vif = self.spawn(drv)
+        network_info = instance.info_cache.network_info
+
+        drv.reboot(self.context, instance, network_info, 'HARD')
+        self.assertContainerPingsGateway(drv, instance, vif)
+
+        # The container dies with nova-compute; the new nova-compute knows
+        # the instance from the database only. Its host boot path releases
+        # the old rootfs device (saved in system_metadata), mounts again
+        # and restarts the container; delete releases the new device.
+        restarted = self.load_driver()
+        restarted._host.get_guest(instance).poweroff()
+        instance = objects.Instance.get_by_uuid(
+            self.context, instance.uuid,
+            expected_attrs=['system_metadata', 'info_cache', 'flavor'])
+        restarted.resume_state_on_host_boot(
+            self.context, instance, network_info,
+            objects.ShareMappingList(objects=[]))
+        self.assertEqual(1, len(base.loops_backed_below(self.instances)))
+        self.assertContainerPingsGateway(restarted, instance, vif)
+        restarted.destroy(self.context, instance, network_info)
+        self.assertNothingLeft(vif['id'], self.instances, instance.name,
+                               restarted._host.get_connection())
 
 
 class TestOperatorConfigErrors(base.LibvirtLxcTestCase):

@@ -59,10 +59,9 @@ class TestContainerOnVrouterPort(base.LibvirtLxcTestCase):
 
     def assertContainerOnNetwork(self, guest, vif):
         container = guest.container
+        # busybox init is the container's pid 1, and it ran rcS
+        self.assertEqual('init', container.wait_for_exec())
         container.wait_for_file('/run/booted')
-        # busybox init is the container's pid 1
-        with open('/proc/%d/comm' % container.init_pid) as f:
-            self.assertEqual('init', f.read().strip())
         inside = base.link_mtu(address=vif['address'],
                                netns=container.netns)
         self.assertEqual({'ifname': 'eth0', 'mtu': MTU,
