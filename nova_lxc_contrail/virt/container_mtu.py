@@ -30,8 +30,13 @@ def wanted_mtus(network_info):
 def container_init_pid(controller_pid):
     """The container's init: the only child of libvirt's LXC controller.
 
-    For LXC domains, libvirt reports the controller's pid as the domain id.
+    For LXC domains, libvirt reports the controller's pid as the domain id
+    (-1 while the domain is not running, or on a stale domain handle).
     """
+    if controller_pid <= 0:
+        raise exception.NovaLxcContrailError(
+            reason='the LXC domain is not running (domain id %d)' %
+                   controller_pid)
     path = '/proc/%d/task/%d/children' % (controller_pid, controller_pid)
     try:
         with open(path) as f:

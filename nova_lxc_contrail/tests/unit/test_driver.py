@@ -214,11 +214,17 @@ class TestNetworkGlue(DriverTestCase):
         self.useFixture(fixtures.MockPatchObject(
             libvirt_driver.LibvirtDriver, '_create_guest_with_network',
             return_value=guest))
+        # The running domain, looked up again: the Guest nova returns keeps
+        # the id the domain had before it started.
+        running = mock.sentinel.running
+        get_guest = self.useFixture(fixtures.MockPatchObject(
+            self.drv._host, 'get_guest', return_value=running)).mock
         apply = self.useFixture(fixtures.MockPatchObject(
             container_mtu, 'apply')).mock
         self.assertIs(guest, self.drv._create_guest_with_network(
             None, '<domain/>', self.instance, self.network_info, None))
-        apply.assert_called_once_with(guest, self.network_info)
+        get_guest.assert_called_once_with(self.instance)
+        apply.assert_called_once_with(running, self.network_info)
         apply.reset_mock()
         self.drv._create_guest_with_network(
             None, '<domain/>', self.instance, self.network_info, None,
@@ -228,6 +234,7 @@ class TestNetworkGlue(DriverTestCase):
     def test_mtu_failure_stops_the_guest_and_fails(self):
         self.useFixture(fixtures.MockPatchObject(
             libvirt_driver.LibvirtDriver, '_create_guest_with_network'))
+        self.useFixture(fixtures.MockPatchObject(self.drv._host, 'get_guest'))
         self.useFixture(fixtures.MockPatchObject(
             container_mtu, 'apply',
             side_effect=exception.NovaLxcContrailError(reason='no eth0')))
@@ -279,6 +286,11 @@ class TestContainerMtu(testtools.TestCase):
         e = self.assertRaises(exception.NovaLxcContrailError,
                               container_mtu.container_init_pid, 2 ** 22 + 1)
         self.assertIn('cannot find the init of the LXC container', str(e))
+
+    def test_domain_not_running_is_a_clear_error(self):
+        e = self.assertRaises(exception.NovaLxcContrailError,
+                              container_mtu.container_init_pid, -1)
+        self.assertIn('not running (domain id -1)', str(e))
 
     def test_interface_missing_from_the_domain_fails_before_privsep(self):
         iface = vconfig.LibvirtConfigGuestInterface()
