@@ -302,9 +302,12 @@ class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):
         return time.monotonic() - started
 
     def timing(self, what, seconds):
-        # Shown in the test's log (and printed for the closing report).
-        LOG.info('TIMING %s: %.2fs', what, seconds)
-        sys.stderr.write('TIMING %s %s: %.2fs\n' % (self.id(), what, seconds))
+        self.report('TIMING %s: %.2fs' % (what, seconds))
+
+    def report(self, text):
+        """In the test's log, and on stderr for a human running the suite."""
+        LOG.info(text)
+        sys.stderr.write('\n%s %s\n' % (self.id(), text))
 
     # --- libvirt and the container ------------------------------------------
 

@@ -3,6 +3,7 @@
 import time
 
 import libvirt
+import pyroute2
 
 from nova_lxc_contrail.tests.nova_functional import base
 
@@ -56,3 +57,52 @@ class TestRebootStopStart(base.ContrailNovaTestBase):
         self.timing('DELETE->gone', self.delete(server))
         self.assert_nothing_left(server)
         self.assert_port_gone(port)
+
+
+class TestComputeRestart(base.ContrailNovaTestBase):
+    """nova-compute restarts (a new manager and driver) with servers up."""
+
+    def _links(self):
+        with pyroute2.IPRoute() as ipr:
+            return sorted((link.get('ifname'), link['index'])
+                          for link in ipr.link('dump'))
+
+    def test_restart_with_servers_running(self):
+        image = self.build_image('disk.raw')
+        ports = [self.create_vrouter_port(), self.create_vrouter_port()]
+        servers = []
+        for i, port in enumerate(ports):
+            server, seconds = self.boot(image, networks=[{'port': port['id']}],
+                                        name='lxc%d' % i)
+            self.timing('POST->ACTIVE %d' % i, seconds)
+            servers.append(server)
+        links, state = self._links(), self.host_state()
+        self.assertEqual(2, len(state['loops']))
+        self.agent.clear_requests()
+
+        started = time.monotonic()
+        self.restart_compute()
+        self.timing('nova-compute restart', time.monotonic() - started)
+
+        service, = self.admin_api.get_services(binary='nova-compute',
+                                               host=base.COMPUTE_HOST)
+        self.assertEqual(('up', 'enabled'),
+                         (service['state'], service['status']))
+        # init_host plugged every port again: the same devices, the agent
+        # holding each port once, the containers untouched.
+        self.assertTrue(self.agent_posts(ports[0]))
+        self.assertEqual(links, self._links())
+        self.assertEqual(state, self.host_state())
+        self.assertEqual(sorted(p['id'] for p in ports),
+                         sorted(self.agent.registrations))
+        for server, port in zip(servers, ports):
+            self.assertEqual('ACTIVE', self._show_server(server)['status'])
+            self.assert_server_running(server, [port])
+
+        # The new driver finds each root device from what setup saved.
+        for server, port in zip(servers, ports):
+            self.timing('DELETE->gone', self.delete(server))
+            self.assert_no_domain(server)
+            self.assert_port_gone(port)
+        self.assert_nothing_left(servers[0])
+        self.assert_nothing_left(servers[1])
