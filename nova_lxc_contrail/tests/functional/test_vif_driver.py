@@ -5,6 +5,7 @@ from nova.network import model
 from nova import objects
 from oslo_config import fixture as config_fixture
 
+from nova_lxc_contrail import exception
 from nova_lxc_contrail.tests.functional import test_vif_plug
 from nova_lxc_contrail.tests.unit import test_vif_driver as unit
 from nova_lxc_contrail.tests import vif_fixtures as vf
@@ -51,9 +52,14 @@ class TestNovaDriver(test_vif_plug.VifTestCase):
 
     def test_agent_refusal_is_an_instance_fault(self):
         self.standin.refuse(self.pid, 'Invalid VN uuid')
-        e = self.assertRaises(nova_exception.InternalError,
+        # Our own error, not os-vif's wrapper: nova keeps 255 characters
+        # of a fault, and os-vif's starts with the VIF's long repr.
+        e = self.assertRaises(exception.AgentError,
                               self.driver.plug, self.instance, self.vif)
-        self.assertIn('Invalid VN uuid', str(e))
+        self.assertIsInstance(e, nova_exception.NovaException)
+        self.assertTrue(str(e).startswith(
+            'vRouter agent refused port %s (HTTP 500)' % self.pid), str(e))
+        self.assertIn('Invalid VN uuid', str(e)[:255])
 
     def test_other_vif_types_stay_novas(self):
         ovs = unit.nova_vif(model.VIF_TYPE_OVS, id=self.pid)
