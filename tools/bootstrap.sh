@@ -45,5 +45,10 @@ if [ ! -e "$stamp" ]; then
 fi
 # Not editable: nova imports 'nova.virt.lxc_contrail', a module this package
 # places inside nova's tree, which an editable install cannot do.
-"$venv/bin/pip" install -q --no-deps --force-reinstall "$top" 2>&1 \
-    | grep -v '^WARNING: Location' || true
+log=$(mktemp)
+if ! "$venv/bin/pip" install -q --no-deps --force-reinstall "$top" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    exit 1
+fi
+rm -f "$log"

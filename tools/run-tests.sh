@@ -26,6 +26,21 @@ tally() {
     skipped=$((skipped + $(awk '/^Skipped tests:/ {print $3}' <<<"$stats")))
 }
 
+# libvirt leaves a 'machine' cgroup in every hierarchy; the private
+# libvirtds of parallel workers cannot tell whose it is, so remove at the end
+# those this run created.
+machine_cgroups() { ls -d /sys/fs/cgroup/*/machine 2>/dev/null || true; }
+cgroups_before=$(machine_cgroups)
+# shellcheck disable=SC2317  # called by the EXIT trap
+remove_new_machine_cgroups() {
+    local dir
+    for dir in $(machine_cgroups); do
+        grep -qxF "$dir" <<<"$cgroups_before" && continue
+        find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    done
+}
+trap remove_new_machine_cgroups EXIT
+
 status=0
 for suite in "${suites[@]}"; do
     echo "=== $suite"
