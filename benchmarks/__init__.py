@@ -1,5 +1,6 @@
 """Benchmarks: figures printed beside a named baseline, no thresholds.
 
-Each ``benchmarks/bench_<name>.py`` has a ``main(argv)``; run one with
+Each ``benchmarks/bench_<name>.py`` has a ``main()`` reading ``sys.argv``;
+run one with
 ``python -m benchmarks.bench_<name>`` or ``python -m benchmarks <name>``.
 """

@@ -26,7 +26,9 @@ def main(argv):
             sys.exit('unknown benchmark %r (known: %s)' %
                      (name, ', '.join(names())))
         module = importlib.import_module('benchmarks.bench_' + name)
-        status |= module.main(rest) or 0
+        # Each main() reads its options from sys.argv, as when run alone.
+        sys.argv = ['benchmarks.bench_' + name] + rest
+        status |= module.main() or 0
     return status
 
 
