@@ -1,7 +1,8 @@
-"""Loads nova-lxc-contrail's driver for ``compute_driver = lxc_contrail.LxcContrailDriver``.
+"""nova-lxc-contrail's compute driver, where nova looks for it.
 
-nova imports compute drivers as ``nova.virt.<compute_driver>``; this module
-is the only file this package installs into nova's tree.
+``compute_driver = lxc_contrail.LxcContrailDriver``: nova imports compute
+drivers as ``nova.virt.<compute_driver>``. This module is the only file this
+package installs into nova's tree.
 """
 
 from nova_lxc_contrail.virt.driver import LxcContrailDriver  # noqa: F401
