@@ -61,6 +61,16 @@ def qsd_processes(marker):
     return found
 
 
+def loop_reads_below(device, *dirs):
+    """Whether the loop device still reads a file below one of ``dirs``.
+
+    Loop devices are host-wide: once released, parallel test workers may be
+    given the same device at once, so "released" means "no longer ours".
+    """
+    info = loop.info(device)
+    return info is not None and info.backing_file.startswith(dirs)
+
+
 def wait_for(predicate, timeout=5.0):
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -127,6 +137,10 @@ class RootfsTestCase(testtools.TestCase):
 
     def mounted(self, path=None):
         return mount.mounted_at(path or self.container_dir)
+
+    def assert_released(self, device):
+        self.assertFalse(loop_reads_below(device, self.tmp, self.image_dir),
+                         '%s still reads %s' % (device, loop.info(device)))
 
     def assert_nothing_left(self):
         leftovers = []

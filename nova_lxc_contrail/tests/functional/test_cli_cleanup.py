@@ -218,7 +218,7 @@ class TestCleanupRootfs(testtools.TestCase):
         self.assertEqual([('loop', attached.device)],
                          [(a['kind'], a['target'])
                           for a in report['actions']])
-        self.assertIsNone(loop.info(attached.device))
+        self.assertFalse(rootfs_base.loop_reads_below(attached.device, disk))
 
     def test_nothing_of_ours_nothing_done(self):
         report = self.host.cli_json('cleanup', '--grace', '0')

@@ -59,7 +59,7 @@ class TestLayouts(rootfs_base.RootfsTestCase):
                                                'bin/busybox'), os.X_OK))
         self.assertTrue(api.teardown_container(self.container_dir, device))
         self.assertIsNone(self.mounted())
-        self.assertIsNone(loop.info(device))
+        self.assert_released(device)
 
     def test_gpt_raw(self):
         self._check('gpt-ext4.raw', 1, 'ext4')
@@ -231,7 +231,7 @@ class TestLifecycle(rootfs_base.RootfsTestCase):
     def test_teardown_without_device_twice(self):
         device = self.setup(self.instance_disk('cloud.qcow2'))
         self.assertTrue(api.teardown_container(self.container_dir))
-        self.assertIsNone(loop.info(device))
+        self.assert_released(device)
         self.assertEqual([], rootfs_base.qsd_processes(self.tmp))
         self.assertTrue(api.teardown_container(self.container_dir, device))
 
@@ -241,7 +241,7 @@ class TestLifecycle(rootfs_base.RootfsTestCase):
         rootfs_base.stop_privsep()
         rootfs_base.start_privsep()
         self.assertTrue(api.teardown_container(self.container_dir, device))
-        self.assertIsNone(loop.info(device))
+        self.assert_released(device)
         self.assertIsNone(self.mounted())
 
     def test_second_teardown_leaves_a_reused_device_alone(self):
@@ -274,14 +274,14 @@ class TestLifecycle(rootfs_base.RootfsTestCase):
 
         api.clean_lxc_namespace(self.container_dir)
         self.assertIsNone(self.mounted())
-        self.assertIsNotNone(loop.info(device))
+        self.assertTrue(rootfs_base.loop_reads_below(device, self.tmp))
         self.assertEqual(1, len(rootfs_base.qsd_processes(self.tmp)))
 
         container.send_signal(signal.SIGKILL)
         container.wait()
         # autoclear: the device goes with the container's mount
         self.assertTrue(rootfs_base.wait_for(
-            lambda: loop.info(device) is None))
+            lambda: not rootfs_base.loop_reads_below(device, self.tmp)))
         self.assertTrue(api.teardown_container(self.container_dir, device))
         self.assertEqual([], rootfs_base.qsd_processes(self.tmp))
 
