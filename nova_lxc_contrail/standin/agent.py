@@ -190,6 +190,10 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's backlog of 5 drops the SYNs of a burst of concurrent
+    # plugs, and the client's 1 s SYN retransmit then exceeds its connect
+    # timeout: an unreachable agent that the real one would not be.
+    request_queue_size = socket.SOMAXCONN
 
     def __init__(self, address, standin):
         self.standin = standin
