@@ -2,7 +2,7 @@
 
 ``plug_devices`` and ``unplug_devices`` are each ONE privsep call
 (CAP_NET_ADMIN). They talk netlink through pyroute2 and look devices up by
-name (``if_nametoindex`` or ``link('get', ifname=...)``), never with a dump,
+name (``if_nametoindex`` or an RTM_GETLINK by name), never with a dump,
 so their cost does not grow with the number of ports on the host (nor does
 the kernel's: the devices carry no host IPv6, see ``_disable_ipv6``).
 
@@ -27,8 +27,10 @@ from oslo_log import log as logging
 from oslo_utils import excutils
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink import NLM_F_REQUEST
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_PROMISC
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP
+from pyroute2.netlink.rtnl import RTM_GETLINK
 
 from nova_lxc_contrail import exception
 from nova_lxc_contrail.vif import privsep
@@ -40,6 +42,13 @@ BRIDGE_KIND = 'bridge'
 _TUN_TYPE_TAP = 2
 PORT_GROUP_BASE = 0x80000000
 _IPV6_SYSCTL = '/proc/sys/net/ipv6/conf/%s/disable_ipv6'
+# RTM_GETLINK without NLM_F_ACK. pyroute2's 'get' asks for an ack too: the
+# kernel answers with the link, then the ack; pyroute2 returns on the link
+# and the late ack lands in the socket's queue of unsolicited messages,
+# which nothing reads on a request socket. On a pooled (long-lived) socket
+# that is ~100 bytes kept per lookup, for ever. Without the flag the kernel
+# sends only the link, or the error.
+_GET_LINK = (RTM_GETLINK, NLM_F_REQUEST)
 
 
 def port_group(ifindex):
@@ -95,7 +104,7 @@ def _ifindex(name):
 
 def _get_link(ipr, name):
     try:
-        return ipr.link('get', ifname=name)[0]
+        return ipr.link(_GET_LINK, ifname=name)[0]
     except NetlinkError as e:
         if e.code == errno.ENODEV:
             return None

@@ -56,13 +56,22 @@ def _describe(args):
     return ' '.join(str(a)[:40] for a in args[:2])
 
 
+def _is_lookup(command):
+    """A link request that changes nothing: 'get', 'dump' or RTM_GETLINK."""
+    from pyroute2.netlink.rtnl import RTM_GETLINK
+
+    if isinstance(command, (tuple, list)):
+        return command[0] == RTM_GETLINK
+    return command in ('get', 'dump')
+
+
 def hook_vif():
     from pyroute2.iproute import linux
 
     from nova_lxc_contrail.vif import agent
 
     _wrap_async(linux.RTNL_API, 'link', 'netlink link',
-                lambda args, kwargs: args[:1] != ('get',))
+                lambda args, kwargs: not _is_lookup(args[0]))
     _wrap(agent.PortFiles, 'write', 'port file write')
     _wrap(agent.PortFiles, 'remove', 'port file remove')
     _wrap(agent.AgentClient, '_request', 'agent HTTP')
