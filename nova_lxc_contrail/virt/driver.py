@@ -8,11 +8,17 @@ nova's ``LibvirtDriver`` with these changes, each as small as nova allows:
 - ``[libvirt] virt_type`` must be ``lxc``;
 - the container root filesystem goes through this package's
   partition-aware ``disk.api`` (nova's mounts the whole image); the three
-  methods that call nova's disk API are overridden, keeping nova's flow;
-- after a container starts, its vRouter interfaces get the network MTU,
-  which libvirt-LXC ignores;
-- power on keeps the ports that power off left plugged, so the per-port
-  bridge and its vRouter agent registration survive a stop and start.
+  methods that call nova's disk API are overridden, keeping nova's flow.
+  Unlike nova, the host's view of the rootfs stays mounted while the domain
+  exists, so libvirt can start the container again by itself (soft reboot,
+  a reboot from inside);
+- after a container starts (spawn, hard reboot, soft reboot), its vRouter
+  interfaces get the network MTU, which libvirt-LXC ignores;
+- a hard reboot (nova's power on and host boot resume are hard reboots)
+  keeps the ports plugged: the per-port bridge and its vRouter agent
+  registration survive reboots, stop and start;
+- a container whose init has no initctl FIFO is asked to shut down with
+  SIGTERM (``guest.LxcGuest``), which libvirt 9 no longer sends.
 
 ``tests/unit/test_driver_nova_flow.py`` fails when nova changes the methods
 these overrides stand in for.
@@ -38,6 +44,7 @@ from nova_lxc_contrail import conf
 from nova_lxc_contrail.disk import api as disk_api
 from nova_lxc_contrail import exception
 from nova_lxc_contrail.virt import container_mtu
+from nova_lxc_contrail.virt import guest as lxc_guest
 
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
@@ -78,8 +85,13 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
 
     def __init__(self, virtapi, read_only=False):
         super().__init__(virtapi, read_only)
+        # nova's Host, built as nova builds it, handing out LxcGuests.
+        self._host = lxc_guest.LxcHost(
+            self._uri(), read_only,
+            lifecycle_event_handler=self.emit_event,
+            conn_event_handler=self._handle_conn_event)
         self.vif_driver = load_vif_driver(CONF.libvirt.vif_driver, self._host)
-        # Instances being powered on: their ports stay plugged (power_on).
+        # Instances in a hard reboot: their ports stay plugged.
         self._keep_vifs_plugged = set()
 
     def init_host(self, host):
@@ -129,9 +141,11 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         except nova_exception.InstanceNotFound:
             running = False
         if running:
-            # The container has its own mount namespace now: only the
-            # host's view of the rootfs goes; the device stays attached.
-            disk_api.clean_lxc_namespace(rootfs_dir)
+            # nova unmounts the host's view here. libvirt starts the
+            # container again from it, at nova's soft reboot or a reboot
+            # from inside: it stays until destroy tears the rootfs down.
+            LOG.debug('Keeping the container rootfs mounted at %s while '
+                      'the domain exists', rootfs_dir, instance=instance)
         else:
             disk_api.teardown_container(
                 rootfs_dir,
@@ -165,17 +179,33 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
                     self._destroy(instance)
         return guest
 
-    # --- stop and start keep the ports -------------------------------------
+    def _soft_reboot(self, instance):
+        if not super()._soft_reboot(instance):
+            return False
+        # libvirt started the container again (nova's relaunch, or its own
+        # restart after init rebooted), not _create_guest_with_network.
+        try:
+            container_mtu.apply(self._host.get_guest(instance),
+                                instance.get_network_info())
+        except Exception:
+            LOG.warning('Could not give the soft rebooted container its '
+                        'network MTU; falling back to a hard reboot',
+                        exc_info=True, instance=instance)
+            return False
+        return True
 
-    def power_on(self, context, instance, network_info,
-                 block_device_info=None, accel_info=None, share_info=None):
-        # nova powers on through its hard reboot, which unplugs and plugs
-        # every port again. power_off left them plugged: keep them, so the
-        # bridge the vRouter attached to and its registration stay put.
+    # --- reboot, stop and start keep the ports ------------------------------
+
+    def _hard_reboot(self, context, instance, network_info, share_info,
+                     block_device_info=None, accel_info=None):
+        # nova's hard reboot (also its power on and host boot resume)
+        # unplugs every port and plugs it again: the bridge the vRouter
+        # attached to would go, and its registration with it. Plugging
+        # again converges on what is there, so the ports stay plugged.
         with self._vifs_kept_plugged(instance):
-            super().power_on(context, instance, network_info,
-                             block_device_info=block_device_info,
-                             accel_info=accel_info, share_info=share_info)
+            return super()._hard_reboot(
+                context, instance, network_info, share_info,
+                block_device_info=block_device_info, accel_info=accel_info)
 
     @contextlib.contextmanager
     def _vifs_kept_plugged(self, instance):
@@ -187,7 +217,7 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
 
     def _unplug_vifs(self, instance, network_info, ignore_errors):
         if instance.uuid in self._keep_vifs_plugged:
-            LOG.debug('Keeping the ports plugged while powering on',
+            LOG.debug('Keeping the ports plugged through a hard reboot',
                       instance=instance)
             return
         super()._unplug_vifs(instance, network_info, ignore_errors)

@@ -1,13 +1,16 @@
-"""Privileged network work inside running LXC containers.
+"""Privileged work on running LXC containers: their network, their init.
 
 Its own privsep context, with only what the work needs:
 - CAP_NET_ADMIN to change a link;
 - CAP_SYS_ADMIN to enter the container's network namespace (setns);
-- CAP_SYS_PTRACE to open /proc/<pid>/ns/net of a container whose init runs
-  under another uid (``[libvirt] uid_maps``).
+- CAP_SYS_PTRACE to open /proc/<pid>/ns/net and /proc/<pid>/root of a
+  container init (it holds capabilities this daemon does not, and may run
+  under another uid: ``[libvirt] uid_maps``).
 """
 
 import errno
+import os
+import stat
 
 from oslo_privsep import capabilities
 from oslo_privsep import priv_context
@@ -64,3 +67,24 @@ def set_veth_mtus(init_pid, links):
             except nl_exceptions.NetlinkError as e:
                 raise LinkNotFound('setting MTU %d on %s/%s failed: %s' % (
                     mtu, host_end, mac, e))
+
+
+# Where an init listens for runlevel requests: libvirt-LXC's list.
+INITCTL_FIFOS = ('/run/initctl', '/dev/initctl', '/etc/.initctl')
+
+
+@container_net_pctxt.entrypoint
+def initctl_fifo(init_pid):
+    """The initctl FIFO the container of ``init_pid`` has, or None.
+
+    Looked up in the container's own mount namespace (through
+    /proc/<pid>/root), where its init created it.
+    """
+    root = '/proc/%d/root' % init_pid
+    for path in INITCTL_FIFOS:
+        try:
+            if stat.S_ISFIFO(os.stat(root + path).st_mode):
+                return path
+        except FileNotFoundError:
+            continue
+    return None

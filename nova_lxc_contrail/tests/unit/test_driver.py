@@ -26,6 +26,7 @@ from nova_lxc_contrail import conf
 from nova_lxc_contrail import exception
 from nova_lxc_contrail.virt import container_mtu
 from nova_lxc_contrail.virt import driver
+from nova_lxc_contrail.virt import guest as lxc_guest
 
 objects.register_all()
 CONF = conf.CONF
@@ -77,6 +78,7 @@ class TestLoading(DriverTestCase):
         self.assertIsInstance(drv, driver.LxcContrailDriver)
         self.assertIsInstance(drv, libvirt_driver.LibvirtDriver)
         self.assertIsInstance(drv.vif_driver, RecordingVIFDriver)
+        self.assertIsInstance(drv._host, lxc_guest.LxcHost)
         self.assertIs(drv._host, drv.vif_driver.host)
 
     def test_default_vif_driver_is_the_lxc_contrail_one(self):
@@ -155,8 +157,9 @@ class TestRootfs(DriverTestCase):
             self.instance)
         self.assertEqual('/dev/loop7',
                          self.instance.system_metadata['rootfs_device_name'])
-        # Running: only the host's view goes, the device stays.
-        self.disk.clean_lxc_namespace.assert_called_once_with(self.rootfs)
+        # Running: the host's view stays mounted (libvirt starts the
+        # container from it again at a soft reboot); destroy tears it down.
+        self.disk.clean_lxc_namespace.assert_not_called()
         self.disk.teardown_container.assert_not_called()
 
     def test_failed_start_tears_the_rootfs_down(self):
@@ -245,22 +248,114 @@ class TestNetworkGlue(DriverTestCase):
                           self.instance, self.network_info, None)
         destroy.assert_called_once_with(self.instance)
 
-    def test_power_on_keeps_the_ports_plugged(self):
+    def test_hard_reboot_keeps_the_ports_plugged(self):
         unplug = self.useFixture(fixtures.MockPatchObject(
             self.drv.vif_driver, 'unplug')).mock
 
-        def hard_reboot(context, instance, network_info, *args):
+        def hard_reboot(drv, context, instance, network_info, *args,
+                        **kwargs):
             # What nova's hard reboot does through destroy and cleanup.
-            self.drv._unplug_vifs(instance, network_info, True)
+            drv._unplug_vifs(instance, network_info, True)
 
+        nova_hard_reboot = self.useFixture(fixtures.MockPatchObject(
+            libvirt_driver.LibvirtDriver, '_hard_reboot', autospec=True,
+            side_effect=hard_reboot)).mock
         self.useFixture(fixtures.MockPatchObject(
-            self.drv, '_hard_reboot', side_effect=hard_reboot))
+            libvirt_driver.LibvirtDriver, '_soft_reboot', return_value=False))
+        # nova powers on, reboots hard, and falls back from a failed soft
+        # reboot, through its hard reboot.
         self.drv.power_on(None, self.instance, self.network_info)
+        self.drv.reboot(None, self.instance, self.network_info, 'HARD')
+        self.drv.reboot(None, self.instance, self.network_info, 'SOFT')
+        self.assertEqual(3, nova_hard_reboot.call_count)
         unplug.assert_not_called()
         self.assertEqual(set(), self.drv._keep_vifs_plugged)
-        # Everywhere else (delete, hard reboot) the ports are unplugged.
+        # Everywhere else (delete) the ports are unplugged.
         self.drv._unplug_vifs(self.instance, self.network_info, True)
         unplug.assert_called_once_with(self.instance, self.network_info[0])
+
+
+class TestSoftReboot(DriverTestCase):
+    """After nova's soft reboot, the MTU again; failing it, a hard reboot."""
+
+    def setUp(self):
+        super().setUp()
+        self.drv = self.make_driver()
+        self.instance = self.make_instance()
+        self.instance.info_cache = objects.InstanceInfoCache(
+            network_info=network_model.NetworkInfo([vrouter_vif()]))
+        self.nova_soft_reboot = self.useFixture(fixtures.MockPatchObject(
+            libvirt_driver.LibvirtDriver, '_soft_reboot',
+            return_value=True)).mock
+        self.running = mock.sentinel.running
+        self.get_guest = self.useFixture(fixtures.MockPatchObject(
+            self.drv._host, 'get_guest', return_value=self.running)).mock
+        self.apply = self.useFixture(fixtures.MockPatchObject(
+            container_mtu, 'apply')).mock
+
+    def test_mtu_is_set_once_the_container_runs_again(self):
+        self.assertTrue(self.drv._soft_reboot(self.instance))
+        self.nova_soft_reboot.assert_called_once_with(self.instance)
+        self.get_guest.assert_called_once_with(self.instance)
+        self.apply.assert_called_once_with(
+            self.running, self.instance.info_cache.network_info)
+
+    def test_failed_soft_reboot_sets_no_mtu(self):
+        self.nova_soft_reboot.return_value = False
+        self.assertFalse(self.drv._soft_reboot(self.instance))
+        self.apply.assert_not_called()
+
+    def test_mtu_failure_makes_nova_reboot_hard(self):
+        self.apply.side_effect = exception.NovaLxcContrailError(
+            reason='no eth0')
+        self.assertFalse(self.drv._soft_reboot(self.instance))
+
+
+class TestLxcGuestShutdown(testtools.TestCase):
+    """libvirt's initctl request when the init listens, else SIGTERM."""
+
+    def setUp(self):
+        super().setUp()
+        self.domain = mock.Mock()
+        self.domain.ID.return_value = 4242
+        self.domain.name.return_value = 'instance-1'
+        self.init_pid = self.useFixture(fixtures.MockPatchObject(
+            container_mtu, 'container_init_pid', return_value=4243)).mock
+        self.fifo = self.useFixture(fixtures.MockPatch(
+            'nova_lxc_contrail.virt.privsep.initctl_fifo')).mock
+
+    def shutdown(self):
+        lxc_guest.LxcGuest(self.domain).shutdown()
+        self.init_pid.assert_called_once_with(4242)
+
+    def test_init_with_an_initctl_fifo_gets_libvirts_request(self):
+        self.fifo.return_value = '/run/initctl'
+        self.shutdown()
+        self.fifo.assert_called_once_with(4243)
+        self.domain.shutdown.assert_called_once_with()
+        self.domain.shutdownFlags.assert_not_called()
+
+    def test_init_without_one_gets_sigterm(self):
+        self.fifo.return_value = None
+        self.shutdown()
+        self.domain.shutdownFlags.assert_called_once_with(
+            lxc_guest.libvirt.VIR_DOMAIN_SHUTDOWN_SIGNAL)
+        self.domain.shutdown.assert_not_called()
+
+    def test_unknown_init_gets_libvirts_request(self):
+        self.fifo.side_effect = OSError('privsep daemon gone')
+        self.shutdown()
+        self.domain.shutdown.assert_called_once_with()
+        self.domain.shutdownFlags.assert_not_called()
+
+    def test_the_host_hands_out_lxc_guests(self):
+        host = lxc_guest.LxcHost('lxc:///')
+        with mock.patch.object(host, '_get_domain',
+                               return_value=self.domain) as get_domain:
+            guest = host.get_guest(mock.sentinel.instance)
+        get_domain.assert_called_once_with(mock.sentinel.instance)
+        self.assertIsInstance(guest, lxc_guest.LxcGuest)
+        self.assertIs(self.domain, guest._domain)
 
 
 class TestContainerMtu(testtools.TestCase):

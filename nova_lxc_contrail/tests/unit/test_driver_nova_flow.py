@@ -1,7 +1,8 @@
 """Fails when nova changes the code LxcContrailDriver overrides or relies on.
 
 LxcContrailDriver re-implements three small LibvirtDriver methods (the LXC
-rootfs steps) and hooks a few others. Each entry below is the code of the
+rootfs steps) and hooks a few others; LxcHost and LxcGuest change one
+method each of nova's Host and Guest. Each entry below is the code of the
 nova method as it was reviewed (nova 34.0.0), as a hash of its syntax tree
 (comments and formatting do not count). When a hash differs, nova changed
 the method: read nova's new code, carry the change into the override named
@@ -15,17 +16,20 @@ import re
 import textwrap
 
 from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import guest as libvirt_guest
+from nova.virt.libvirt import host as libvirt_host
 import testtools
 
 from nova_lxc_contrail.virt import driver
+from nova_lxc_contrail.virt import guest
 
 # nova method -> (hash of its code as reviewed, what to re-check).
 REVIEWED = {
     '__init__': (
         '1ed7f841cef23fe9',
-        'LxcContrailDriver.__init__ replaces self.vif_driver after nova '
-        'built it: check nova still builds it there and nothing uses it '
-        'before'),
+        'LxcContrailDriver.__init__ replaces self._host (with the same '
+        'arguments) and self.vif_driver after nova built them: check nova '
+        'still builds them there, that way, and nothing uses them before'),
     '_create_domain_setup_lxc': (
         '0ae633bc43b80f87',
         'LxcContrailDriver._create_domain_setup_lxc and _lxc_image_model '
@@ -34,7 +38,8 @@ REVIEWED = {
     '_create_domain_cleanup_lxc': (
         '0aefbfece1beb177',
         'LxcContrailDriver._create_domain_cleanup_lxc follows this flow '
-        '(unmount the host view when running, else tear down)'),
+        '(tear down unless running; running, it keeps the host view that '
+        'nova unmounts)'),
     '_teardown_container': (
         'ac90608d1225e738',
         'LxcContrailDriver._teardown_container follows this flow '
@@ -46,21 +51,54 @@ REVIEWED = {
     '_destroy': (
         '3a3876b476397f10',
         'it calls the overridden _teardown_container once the domain is '
-        'gone'),
+        'gone (which unmounts the host view the driver keeps)'),
     '_create_guest_with_network': (
         '40a9555e170cf72d',
         'LxcContrailDriver._create_guest_with_network sets the MTU after it '
         'returns a running guest; check its arguments and return value'),
     'power_on': (
         '14bcc7dd1abe4dc8',
-        'LxcContrailDriver.power_on keeps the ports plugged through it'),
+        'it must power on through _hard_reboot, which keeps the ports '
+        'plugged'),
     '_hard_reboot': (
         'f686f02eb4ccabfa',
-        'LxcContrailDriver.power_on relies on it unplugging through '
-        '_unplug_vifs and plugging again through _create_guest_with_network'),
+        'LxcContrailDriver._hard_reboot relies on it unplugging only '
+        'through destroy -> _cleanup -> _unplug_vifs and plugging again '
+        'through _create_guest_with_network'),
+    '_cleanup': (
+        'ce473895d5588d22',
+        'it unplugs through _unplug_vifs only, which the driver skips '
+        'during a hard reboot'),
     '_unplug_vifs': (
         '757edac5c990a237',
-        'LxcContrailDriver._unplug_vifs skips it while powering on'),
+        'LxcContrailDriver._unplug_vifs skips it during a hard reboot'),
+    '_soft_reboot': (
+        '014757f809ef5810',
+        'LxcContrailDriver._soft_reboot sets the MTU when it returns True; '
+        'it relies on guest.shutdown (LxcGuest), on guest.launch starting '
+        'the domain from the rootfs the driver keeps mounted, and on False '
+        'meaning a hard reboot follows'),
+    '_clean_shutdown': (
+        '9e620c484045d7b3',
+        'it asks the container to stop through guest.shutdown (LxcGuest)'),
+    'reboot': (
+        'a6884d26197f081a',
+        'it falls back from _soft_reboot returning False to _hard_reboot'),
+}
+
+# Other nova classes: (class, method) -> (hash as reviewed, what to re-check).
+REVIEWED_ELSEWHERE = {
+    (libvirt_host.Host, '__init__'): (
+        '2982d9eccfb9316a',
+        'LxcContrailDriver.__init__ builds guest.LxcHost with the '
+        'arguments nova gives Host'),
+    (libvirt_host.Host, 'get_guest'): (
+        '13534aff08e48a83',
+        'guest.LxcHost.get_guest returns an LxcGuest of the same domain'),
+    (libvirt_guest.Guest, 'shutdown'): (
+        '6be084226db33cc7',
+        'guest.LxcGuest.shutdown falls back to SIGTERM without an initctl '
+        'FIFO and calls it otherwise'),
 }
 
 # The nova calls the overridden methods stand in for.
@@ -93,6 +131,12 @@ class TestNovaFlowUnchanged(testtools.TestCase):
             if now != reviewed:
                 changed.append('LibvirtDriver.%s (hash %s, reviewed %s): %s'
                                % (name, now, reviewed, recheck))
+        for (cls, name), (reviewed, recheck) in sorted(
+                REVIEWED_ELSEWHERE.items(), key=str):
+            now = code_hash(getattr(cls, name))
+            if now != reviewed:
+                changed.append('%s.%s (hash %s, reviewed %s): %s' % (
+                    cls.__name__, name, now, reviewed, recheck))
         self.assertEqual([], changed,
                          'nova changed code LxcContrailDriver builds on; '
                          're-check, then update REVIEWED in %s' % __file__)
@@ -114,6 +158,13 @@ class TestNovaFlowUnchanged(testtools.TestCase):
                                            name)}
         self.assertEqual(set(), overridden - set(REVIEWED) - {'init_host'},
                          'an override of a nova method has no reviewed hash')
+        for ours, nova_class in ((guest.LxcHost, libvirt_host.Host),
+                                 (guest.LxcGuest, libvirt_guest.Guest)):
+            overridden = {(nova_class, name) for name, value in vars(
+                ours).items() if callable(value) and hasattr(nova_class, name)}
+            self.assertEqual(set(), overridden - set(REVIEWED_ELSEWHERE),
+                             'an override of a nova method has no reviewed '
+                             'hash')
 
     def test_overrides_use_this_package_disk_api(self):
         self.assertEqual('nova_lxc_contrail.disk.api',
