@@ -31,7 +31,6 @@ from nova_lxc_contrail.virt import privsep as virt_privsep
 LOG = logging.getLogger(__name__)
 CONF = nova.conf.CONF
 
-MS_BIND = 0x1000
 PRIVSEP_CONTEXTS = (vif_privsep.vif_plug, disk_privsep.disk_pctxt,
                     virt_privsep.container_net_pctxt)
 
@@ -47,22 +46,6 @@ def stop_privsep_daemons(contexts):
             context.stop()
 
 
-# libvirtd's pid file is outside the dirs PrivateLibvirtd makes private: a
-# libvirtd of another worker holding it makes ours exit ("Failed to acquire
-# pid file"). Ours gets its own file, in this mount namespace only.
-LIBVIRTD_PID_FILE = '/run/libvirtd.pid'
-
-
-def private_libvirtd_pid_file(work_dir):
-    """-> whether a private pid file is bind-mounted."""
-    if not os.path.exists(LIBVIRTD_PID_FILE):
-        return False
-    private = os.path.join(work_dir, 'libvirtd.pid')
-    open(private, 'w').close()
-    namespaces.mount(private, LIBVIRTD_PID_FILE, None, MS_BIND)
-    return True
-
-
 # --- what a test can leave behind ------------------------------------------
 
 def mounts_below(directory):
@@ -70,6 +53,14 @@ def mounts_below(directory):
     with open('/proc/self/mountinfo') as mountinfo:
         return [line.split()[4] for line in mountinfo
                 if line.split()[4].startswith(prefix)]
+
+
+def mount_ids_below(directory):
+    """{target: mount id}: a mount made again gets a new id."""
+    prefix = directory.rstrip('/') + '/'
+    with open('/proc/self/mountinfo') as mountinfo:
+        return {line.split()[4]: int(line.split()[0]) for line in mountinfo
+                if line.split()[4].startswith(prefix)}
 
 
 def loops_backed_below(directory):
@@ -144,13 +135,10 @@ class LibvirtLxcTestCase(testtools.TestCase):
         cls.libvirtd = libvirtd_standin.PrivateLibvirtd(
             os.path.join(cls.work_dir, 'libvirtd'))
         cls.agent = agent_standin.AgentStandin(cls.ports_dir)
-        cls.pid_file_mounted = False
         try:
             os.mkdir(cls.libvirtd.work_dir)
             cls.configure()
             start_privsep_daemons(cls.privsep_contexts)
-            cls.pid_file_mounted = private_libvirtd_pid_file(
-                cls.libvirtd.work_dir)
             cls.libvirtd.start()
             cls.agent.start()
         except BaseException:
@@ -176,7 +164,7 @@ class LibvirtLxcTestCase(testtools.TestCase):
             stop_privsep_daemons(cls.privsep_contexts)
 
         for step in (cls.agent.stop, cls.libvirtd.stop, stop_daemons,
-                     cls.unconfigure, cls._unmount_pid_file):
+                     cls.unconfigure):
             try:
                 step()
             except Exception:
@@ -187,12 +175,6 @@ class LibvirtLxcTestCase(testtools.TestCase):
         shutil.rmtree(cls.work_dir, ignore_errors=True)
         if leftovers:
             raise AssertionError('left behind: %s' % leftovers)
-
-    @classmethod
-    def _unmount_pid_file(cls):
-        if cls.pid_file_mounted:
-            namespaces.umount(LIBVIRTD_PID_FILE)
-            cls.pid_file_mounted = False
 
     @classmethod
     def unconfigure(cls):

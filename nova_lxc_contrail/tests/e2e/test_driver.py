@@ -2,14 +2,17 @@
 
 nova's ``load_compute_driver`` builds the driver from ``compute_driver``;
 ``init_host`` connects to the private libvirtd; ``spawn``, ``power_off``,
-``power_on`` and ``destroy`` are nova's own code paths with this package's
-overrides, on a nova database (sqlite, made by nova's own migrations) that
-holds the instance as nova-conductor would have created it.
+``power_on``, ``reboot`` and ``destroy`` are nova's own code paths with this
+package's overrides, on a nova database (sqlite, made by nova's own
+migrations) that holds the instance as nova-conductor would have created it.
 """
 
 import hashlib
+import json
 import os
+import sys
 import textwrap
+import time
 import uuid
 
 import fixtures
@@ -30,11 +33,26 @@ from nova_lxc_contrail.tests.e2e import base
 from nova_lxc_contrail.vif import naming
 from nova_lxc_contrail.virt import container_mtu
 from nova_lxc_contrail.virt import driver as lxc_driver
+from nova_lxc_contrail.virt import privsep as virt_privsep
 from nova_lxc_contrail.virt import vif as lxc_vif
 
 CONF = base.CONF
 MTU = 1450
 GATEWAY = '10.1.0.1'
+# nova's defaults for a stop through the API ([DEFAULT] shutdown_timeout,
+# [compute] shutdown_retry_interval).
+SHUTDOWN_TIMEOUT = 60
+SHUTDOWN_RETRY_INTERVAL = 10
+# An init listening on /run/initctl, where libvirt-LXC writes its power-off
+# request (as sysvinit and systemd do); it stops on any byte.
+INITCTL_INIT = """#!/bin/sh
+/etc/init.d/rcS
+rm -f /run/initctl
+mkfifo /run/initctl
+exec 3<>/run/initctl
+head -c 1 <&3 >/dev/null &
+wait $!
+"""
 
 NOVA_CONF = """\
 [DEFAULT]
@@ -102,12 +120,13 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
         self.addCleanup(drv.cleanup_host, CONF.host)
         return drv
 
-    def cache_image(self, image_id):
+    def cache_image(self, image_id, init='busybox', files=None):
         """The image, as nova's image cache keeps it after a download."""
         cache = os.path.join(self.instances, '_base')
         os.makedirs(cache, exist_ok=True)
         built = images.build_image(os.path.join(self.test_dir, 'disk.raw'),
-                                   layout='gpt', fmt='raw')
+                                   layout='gpt', fmt='raw', init=init,
+                                   files=files)
         os.rename(built, os.path.join(
             cache, hashlib.sha1(image_id.encode()).hexdigest()))
 
@@ -132,9 +151,12 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
         instance.info_cache.save()
         return instance
 
-    def assertContainerPingsGateway(self, drv, instance, vif):
-        container = compute.Container(container_mtu.container_init_pid(
+    def container(self, drv, instance):
+        return compute.Container(container_mtu.container_init_pid(
             drv._host.get_guest(instance).id))
+
+    def assertContainerPingsGateway(self, drv, instance, vif):
+        container = self.container(drv, instance)
         self.assertEqual({'ifname': 'eth0', 'mtu': MTU,
                           'address': vif['address']},
                          base.link_mtu(address=vif['address'],
@@ -152,10 +174,10 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
         self.assertIsInstance(drv, lxc_driver.LxcContrailDriver)
         self.assertIsInstance(drv.vif_driver, lxc_vif.LxcContrailVIFDriver)
 
-    def spawn(self, drv):
+    def spawn(self, drv, init='busybox', files=None):
         """Boot a partitioned image on a vRouter port: -> instance, vif."""
         image_id = str(uuid.uuid4())
-        self.cache_image(image_id)
+        self.cache_image(image_id, init=init, files=files)
         vif = compute.vrouter_vif(mtu=MTU, cidr='10.1.0.0/24',
                                   ip='10.1.0.5', gateway=GATEWAY)
         network_info = compute.network_model.NetworkInfo([vif])
@@ -176,29 +198,101 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
         self.assertContainerPingsGateway(drv, instance, vif)
         return instance, vif
 
-    def test_spawn_stop_start_destroy(self):
-        drv = self.load_driver()
-        instance, vif = self.spawn(drv)
-        network_info = instance.info_cache.network_info
-        devices = base.port_links(vif['id'])
-        kept = {name: index for name, index in devices.items()
-                if name != naming.veth_name(vif['id'])}
-        registration = self.agent.registrations[vif['id']]
+    # --- what a reboot, stop or start must keep --------------------------
+
+    def port_kept(self, vif):
+        """What stays through reboots, stop and start: -> a snapshot.
+
+        The tap and the bridge (the veth is the running container's own),
+        the agent's registration and the port file. The agent's requests
+        start afresh.
+        """
+        devices = {name: index
+                   for name, index in base.port_links(vif['id']).items()
+                   if name != naming.veth_name(vif['id'])}
+        self.assertEqual(2, len(devices), devices)
         self.agent.clear_requests()
+        return (devices, self.agent.registrations[vif['id']],
+                self.port_file(vif))
 
-        drv.power_off(instance)
+    def port_file(self, vif):
+        with open(os.path.join(self.ports_dir, vif['id'])) as f:
+            return json.load(f)
+
+    def assertPortKept(self, vif, kept):
+        """The same devices, registration and file; nothing deleted.
+
+        Plugging again re-sends the registration of the port file (a
+        duplicate add, which the agent ignores); any other add would be a
+        change.
+        """
+        devices, registration, port_file = kept
+        self.assertEqual(devices, {
+            name: index for name, index in base.port_links(vif['id']).items()
+            if name != naming.veth_name(vif['id'])})
+        self.assertEqual({vif['id']: registration}, self.agent.registrations)
+        self.assertEqual(port_file, self.port_file(vif))
+        same = {k: v for k, v in port_file.items()
+                if k not in ('author', 'time')}
+        self.assertEqual([], [
+            (r.method, r.path, r.body) for r in self.agent.requests
+            if (r.method, r.path, r.body) != ('POST', '/port', same)])
+
+    def rootfs_state(self):
+        """Loop devices and mounts (with their ids) of the instances."""
+        return (base.loops_backed_below(self.instances),
+                base.mount_ids_below(self.instances))
+
+    def assertOneRootfs(self, state=None):
+        loops, mounts = self.rootfs_state()
+        self.assertEqual(1, len(loops), loops)
+        self.assertEqual(1, len(mounts), mounts)
+        if state is not None:
+            self.assertEqual(state, (loops, mounts))
+
+    def timing(self, what, seconds):
+        sys.stderr.write('\n%s TIMING %s: %.2fs\n' % (
+            self.id(), what, seconds))
+
+    def results_of(self, drv, method):
+        """Record what each call of drv.<method> returns (it still runs)."""
+        results = []
+        real = getattr(drv, method)
+
+        def recorded(*args, **kwargs):
+            results.append(real(*args, **kwargs))
+            return results[-1]
+
+        self.useFixture(fixtures.MockPatchObject(drv, method,
+                                                 side_effect=recorded))
+        return results
+
+    # --- scenarios ------------------------------------------------------
+
+    def test_spawn_stop_start_destroy(self):
+        # An init without an initctl FIFO that stops on SIGTERM.
+        drv = self.load_driver()
+        instance, vif = self.spawn(drv, init='script')
+        network_info = instance.info_cache.network_info
+        self.assertOneRootfs()
+        kept = self.port_kept(vif)
+
+        # nova's stop: a clean shutdown within the timeout, then destroy.
+        clean = self.results_of(drv, '_clean_shutdown')
+        started = time.monotonic()
+        drv.power_off(instance, SHUTDOWN_TIMEOUT, SHUTDOWN_RETRY_INTERVAL)
+        self.timing('stop', time.monotonic() - started)
+        self.assertEqual([True], clean)
         self.assertEqual(power_state.SHUTDOWN, drv.get_info(instance).state)
-        self.assertEqual({}, base.loops_backed_below(self.instances))
-        self.assertEqual(kept, base.port_links(vif['id']))
-        self.assertEqual(registration, self.agent.registrations[vif['id']])
+        self.assertEqual(({}, {}), self.rootfs_state())
+        self.assertPortKept(vif, kept)
 
+        started = time.monotonic()
         drv.power_on(self.context, instance, network_info)
+        self.timing('start', time.monotonic() - started)
         self.assertEqual(power_state.RUNNING, drv.get_info(instance).state)
-        self.assertLessEqual(kept.items(),
-                             base.port_links(vif['id']).items())
-        self.assertEqual(registration, self.agent.registrations[vif['id']])
-        self.assertEqual([], [r for r in self.agent.requests
-                              if r.method == 'DELETE'])
+        self.assertOneRootfs()
+        self.assertPortKept(vif, kept)
         self.assertContainerPingsGateway(drv, instance, vif)
 
         drv.destroy(self.context, instance, network_info)
@@ -207,27 +301,95 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
         self.assertNothingLeft(vif['id'], self.instances, instance.name,
                                drv._host.get_connection())
 
+    def soft_reboot(self, label, init, files=None):
+        """A soft reboot: the same rootfs mount and port, a new init."""
+        drv = self.load_driver()
+        instance, vif = self.spawn(drv, init=init, files=files)
+        rootfs = self.rootfs_state()
+        self.assertOneRootfs(rootfs)
+        kept = self.port_kept(vif)
+        init_pid = self.container(drv, instance).init_pid
+        # No hard reboot, not even as the soft reboot's fallback.
+        hard_reboots = self.results_of(drv, '_hard_reboot')
+
+        started = time.monotonic()
+        drv.reboot(self.context, instance, instance.info_cache.network_info,
+                   'SOFT')
+        self.timing('soft reboot (%s)' % label, time.monotonic() - started)
+        self.assertEqual([], hard_reboots)
+        self.assertNotEqual(init_pid, self.container(drv, instance).init_pid)
+        self.assertOneRootfs(rootfs)
+        self.assertPortKept(vif, kept)
+        self.assertContainerPingsGateway(drv, instance, vif)
+        return drv, instance, vif
+
+    def test_soft_reboot_init_on_initctl(self):
+        # libvirt's power-off request through the FIFO; nova starts the
+        # domain again.
+        drv, instance, vif = self.soft_reboot(
+            'init on initctl', 'script', files={'sbin/init': INITCTL_INIT})
+        self.assertEqual('/run/initctl', virt_privsep.initctl_fifo(
+            self.container(drv, instance).init_pid))
+
+    def test_soft_reboot_init_stopping_on_sigterm(self):
+        drv, instance, vif = self.soft_reboot('init stopping on SIGTERM',
+                                              'script')
+        self.assertIsNone(virt_privsep.initctl_fifo(
+            self.container(drv, instance).init_pid))
+
+    def test_soft_reboot_busybox_init(self):
+        # busybox init reboots on SIGTERM: libvirt starts the container
+        # again by itself, from the rootfs the driver kept mounted.
+        self.soft_reboot('busybox init', 'busybox')
+
+    def test_reboot_from_inside_the_container(self):
+        drv = self.load_driver()
+        instance, vif = self.spawn(drv)
+        rootfs = self.rootfs_state()
+        kept = self.port_kept(vif)
+        domain_id = drv._host.get_guest(instance).id
+
+        self.container(drv, instance).run('reboot')
+        deadline = time.monotonic() + 30
+        while drv._host.get_guest(instance).id in (domain_id, -1):
+            self.assertLess(time.monotonic(), deadline,
+                            'the container did not come back')
+            time.sleep(0.1)
+        self.assertEqual('init', self.container(drv, instance)
+                         .wait_for_exec())
+        self.assertEqual(power_state.RUNNING, drv.get_info(instance).state)
+        self.assertOneRootfs(rootfs)
+        self.assertPortKept(vif, kept)
+
     def test_reboot_and_compute_restart(self):
         drv = self.load_driver()
         instance, vif = self.spawn(drv)
         network_info = instance.info_cache.network_info
+        kept = self.port_kept(vif)
 
+        started = time.monotonic()
         drv.reboot(self.context, instance, network_info, 'HARD')
+        self.timing('hard reboot', time.monotonic() - started)
+        self.assertOneRootfs()
+        self.assertPortKept(vif, kept)
         self.assertContainerPingsGateway(drv, instance, vif)
 
         # The container dies with nova-compute; the new nova-compute knows
         # the instance from the database only. Its host boot path releases
         # the old rootfs device (saved in system_metadata), mounts again
-        # and restarts the container; delete releases the new device.
+        # and restarts the container, on the ports as they are; delete
+        # releases the new device.
         restarted = self.load_driver()
         restarted._host.get_guest(instance).poweroff()
         instance = objects.Instance.get_by_uuid(
             self.context, instance.uuid,
             expected_attrs=['system_metadata', 'info_cache', 'flavor'])
+        kept = self.port_kept(vif)
         restarted.resume_state_on_host_boot(
             self.context, instance, network_info,
             objects.ShareMappingList(objects=[]))
-        self.assertEqual(1, len(base.loops_backed_below(self.instances)))
+        self.assertOneRootfs()
+        self.assertPortKept(vif, kept)
         self.assertContainerPingsGateway(restarted, instance, vif)
         restarted.destroy(self.context, instance, network_info)
         self.assertNothingLeft(vif['id'], self.instances, instance.name,
