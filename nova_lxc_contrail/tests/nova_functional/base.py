@@ -69,9 +69,8 @@ INIT_LOG = 'init.log'
 # rcS of the images stand-in's busybox images: one line per boot.
 BOOT_LOG = 'var/log/boots'
 BOOT_RCS = '#!/bin/sh\necho boot >> /%s\n' % BOOT_LOG
-# The guests' /sbin/init. Like sysvinit and systemd it listens on
-# /run/initctl, where libvirt-LXC's shutdown writes its power-off request:
-# libvirt 9 sends no SIGTERM when a container has no initctl FIFO.
+# An init like sysvinit and systemd: it listens on /run/initctl, where
+# libvirt-LXC writes its power-off request, and stops on it.
 SYSV_LIKE_INIT = """#!/bin/sh
 /etc/init.d/rcS
 rm -f /run/initctl
@@ -81,6 +80,8 @@ trap 'exit 0' TERM INT
 head -c 1 <&3 >/dev/null &
 wait $!
 """
+# build_image(init=...): the images stand-in's inits, and this one.
+INITCTL = 'initctl'
 
 
 def _run(*cmd):
@@ -258,14 +259,17 @@ class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):
             image = self.glance.create(None, meta, data=data)
         return image['id']
 
-    def build_image(self, name, layout='gpt', fmt='raw', init='script'):
+    def build_image(self, name, layout='gpt', fmt='raw', init=INITCTL):
         """A busybox image from the images stand-in, registered in Glance.
 
-        Its init stops on libvirt's shutdown request (SYSV_LIKE_INIT) and
-        logs every boot to BOOT_LOG; ``init='none'``: no /sbin/init.
+        Every boot runs rcS, which logs it to BOOT_LOG. ``init``: INITCTL
+        (SYSV_LIKE_INIT, stops on libvirt's initctl request), or one of the
+        stand-in's: 'script' (no initctl FIFO, stops on SIGTERM), 'busybox'
+        (busybox init: no FIFO, reboots on SIGTERM), 'none' (no /sbin/init).
         """
         files = {'etc/init.d/rcS': BOOT_RCS}
-        if init == 'script':
+        if init == INITCTL:
+            init = 'script'
             files['sbin/init'] = SYSV_LIKE_INIT
         path = images.build_image(
             self.image_path(name), layout=layout, fmt=fmt, init=init,
@@ -371,6 +375,14 @@ class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):
             'mounts': mounts_below(self._instances_path),
             'exports': self.export_daemons(),
         }
+
+    def mount_ids(self):
+        """{target: mount id} below the instances: a new mount, a new id."""
+        prefix = self._instances_path.rstrip('/') + '/'
+        with open('/proc/self/mountinfo') as mountinfo:
+            return {line.split()[4]: int(line.split()[0])
+                    for line in mountinfo
+                    if line.split()[4].startswith(prefix)}
 
     def export_daemons(self):
         """pids of the qemu-storage-daemons serving this test's instances."""

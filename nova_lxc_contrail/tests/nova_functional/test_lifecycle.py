@@ -9,6 +9,16 @@ from nova_lxc_contrail.tests.nova_functional import base
 
 
 class TestRebootStopStart(base.ContrailNovaTestBase):
+    """Through every step the container comes back with network, and:
+
+    - the port's tap and bridge are the same devices (ifindex), the agent
+      holds the same registration and deleted nothing; a soft reboot and a
+      stop send it nothing at all, a hard reboot and a start plug the port
+      again, which re-sends the registration unchanged (a duplicate add);
+    - one loop device and one mount: a soft reboot keeps the very same ones
+      (libvirt starts the container again from the mounted rootfs), a hard
+      reboot and a stop release them, a start makes them again.
+    """
 
     def _timed(self, what, action, *args, **kwargs):
         started = time.monotonic()
@@ -16,47 +26,105 @@ class TestRebootStopStart(base.ContrailNovaTestBase):
         self.timing(what, time.monotonic() - started)
         return result
 
-    def _assert_back(self, server, port, boots, state_before):
-        """Running again with network; the same single device and mounts."""
-        self.assert_server_running(server, [port], boots=boots)
-        self.assertEqual(state_before, self.host_state())
-        self.assertEqual([port['id']], list(self.agent.registrations))
-
-    def test_reboot_stop_start(self):
+    def _boot(self, init):
         port = self.create_vrouter_port()
-        server, seconds = self.boot(self.build_image('disk.raw'),
+        server, seconds = self.boot(self.build_image('%s.raw' % init,
+                                                     init=init),
                                     networks=[{'port': port['id']}])
-        self.timing('POST->ACTIVE', seconds)
+        self.timing('POST->ACTIVE (%s init)' % init, seconds)
         self.assert_server_running(server, [port])
-        state = self.host_state()
-        self.assertEqual(1, len(state['loops']))
+        return server, port
 
-        # The guest's init stops on libvirt's request and nova starts it
-        # again. (nova relaunches the domain without mounting its rootfs,
-        # which fails; it falls back to a hard reboot, which plugs the port
-        # again: only the end state is the same.)
-        self._timed('soft reboot', self._reboot_server, server)
-        self._assert_back(server, port, 2, state)
-
-        self._timed('hard reboot', self._reboot_server, server, hard=True)
-        self._assert_back(server, port, 3, state)
-
-        bridge = self.bridge_indexes([port])
+    def _kept(self, port):
+        """The port's devices and files now; the agent's requests afresh."""
         self.agent.clear_requests()
+        links = self.host_links(port)
+        return ({kind: links[kind]['index'] for kind in ('tap', 'bridge')},
+                self.agent.registrations, self.port_file(port))
+
+    def _assert_port_kept(self, port, kept, replugged):
+        devices, registrations, port_file = kept
+        links = self.host_links(port)
+        self.assertEqual(devices, {kind: links[kind]['index']
+                                   for kind in ('tap', 'bridge')})
+        self.assertEqual(registrations, self.agent.registrations)
+        self.assertEqual(port_file, self.port_file(port))
+        same = {k: v for k, v in port_file.items()
+                if k not in ('author', 'time')}
+        requests = [(r.method, r.path, r.body) for r in self.agent.requests]
+        if replugged:
+            self.assertEqual([('POST', '/port', same)], requests)
+        else:
+            self.assertEqual([], requests)
+
+    def _rootfs(self):
+        """The loop device and the mount (with its id) of the one server."""
+        state = self.host_state()
+        self.assertEqual(1, len(state['loops']), state)
+        self.assertEqual(1, len(state['mounts']), state)
+        return state['loops'], self.mount_ids()
+
+    def _soft_reboot(self, server, port, boots):
+        """Soft reboot: a new container on the same rootfs mount and port."""
+        rootfs, kept = self._rootfs(), self._kept(port)
+        self._timed('soft reboot', self._reboot_server, server)
+        self.assert_server_running(server, [port], boots=boots)
+        self.assertEqual(rootfs, self._rootfs())
+        self._assert_port_kept(port, kept, replugged=False)
+
+    def _hard_reboot(self, server, port, boots):
+        kept = self._kept(port)
+        self._timed('hard reboot', self._reboot_server, server, hard=True)
+        self.assert_server_running(server, [port], boots=boots)
+        self._rootfs()
+        self._assert_port_kept(port, kept, replugged=True)
+
+    def _stop_start(self, server, port, boots):
+        kept = self._kept(port)
         self._timed('stop', self._stop_server, server)
         self.assert_port_plugged(server, port, running=False)
         self.assertEqual(libvirt.VIR_DOMAIN_SHUTOFF,
                          self.domain(server).state()[0])
+        self.assertEqual({'loops': [], 'mounts': [], 'exports': []},
+                         self.host_state())
+        self._assert_port_kept(port, kept, replugged=False)
+        kept = self._kept(port)
         self._timed('start', self._start_server, server)
-        self._assert_back(server, port, 4, state)
-        # Stop and start keep the bridge the vRouter attached to.
-        self.assertEqual(bridge, self.bridge_indexes([port]))
-        self.assertEqual([], [r for r in self.agent.requests
-                              if r.method == 'DELETE'])
+        self.assert_server_running(server, [port], boots=boots)
+        self._rootfs()
+        self._assert_port_kept(port, kept, replugged=True)
 
+    def _delete(self, server, port):
         self.timing('DELETE->gone', self.delete(server))
         self.assert_nothing_left(server)
         self.assert_port_gone(port)
+
+    def test_reboot_stop_start(self):
+        # An init listening on initctl, as sysvinit and systemd do.
+        server, port = self._boot(base.INITCTL)
+        self._soft_reboot(server, port, boots=2)
+        self._hard_reboot(server, port, boots=3)
+        self._stop_start(server, port, boots=4)
+        self._soft_reboot(server, port, boots=5)
+        self._delete(server, port)
+
+    def test_init_without_initctl(self):
+        # No initctl FIFO: the driver asks libvirt for SIGTERM, on which
+        # this init stops. (Without it, nova's soft reboot would wait
+        # [libvirt] wait_soft_reboot_seconds, its stop
+        # [DEFAULT] shutdown_timeout.)
+        server, port = self._boot('script')
+        self._soft_reboot(server, port, boots=2)
+        self._stop_start(server, port, boots=3)
+        self._delete(server, port)
+
+    def test_busybox_init_soft_reboot(self):
+        # busybox init takes SIGTERM for "reboot": libvirt starts the
+        # container again by itself, which nova's soft reboot accepts.
+        server, port = self._boot('busybox')
+        self._soft_reboot(server, port, boots=2)
+        self._hard_reboot(server, port, boots=3)
+        self._delete(server, port)
 
 
 class TestComputeRestart(base.ContrailNovaTestBase):
