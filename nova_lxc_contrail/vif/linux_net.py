@@ -15,12 +15,21 @@ live devices of a namespace, operators' groups are small numbers, so no
 other port's (or anybody's) device can be in it. (A bridge costs one more
 grace period of its own, a synchronize_rcu() in its ndo_uninit that no
 batch shares: a port's unplug costs what deleting one bridge costs.)
+
+The group is also the mark by which ``nova-lxc-contrail cleanup`` knows a
+device is this package's, so no device of a port outlives a crash without
+it: the bridge is created with it; the tap is created attached to an open
+/dev/net/tun file and made persistent only after it was marked, so a
+plugging process killed before that leaves no tap (the kernel deletes a
+non-persistent tap with its last file).
 """
 
 import contextlib
 import errno
+import fcntl
 import os
 import socket
+import struct
 import threading
 
 from oslo_log import log as logging
@@ -30,6 +39,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink import NLM_F_REQUEST
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_PROMISC
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP
+from pyroute2.netlink.rtnl.ifinfmsg import IFT_TAP
+from pyroute2.netlink.rtnl.ifinfmsg import tuntap
 from pyroute2.netlink.rtnl import RTM_GETLINK
 
 from nova_lxc_contrail import exception
@@ -42,6 +53,8 @@ BRIDGE_KIND = 'bridge'
 _TUN_TYPE_TAP = 2
 PORT_GROUP_BASE = 0x80000000
 _IPV6_SYSCTL = '/proc/sys/net/ipv6/conf/%s/disable_ipv6'
+# TUNSETIFF fails with EBUSY instead of attaching to an existing device.
+_IFF_TUN_EXCL = 0x8000
 # RTM_GETLINK without NLM_F_ACK. pyroute2's 'get' asks for an ack too: the
 # kernel answers with the link, then the ack; pyroute2 returns on the link
 # and the late ack lands in the socket's queue of unsolicited messages,
@@ -198,6 +211,48 @@ def ipv6_disabled(name):
         return True
 
 
+def _open_tap(name):
+    """Create tap ``name`` attached to a new /dev/net/tun file: its fd.
+
+    The tap lives as long as that file unless ``_persist_tap`` is called.
+    """
+    if tuntap.TUNSETIFF is None:
+        raise exception.NovaLxcContrailError(
+            reason='cannot create tap %s: pyroute2 knows no TUNSETIFF for '
+            'this architecture' % name)
+    fd = os.open(tuntap.TUNDEV, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(fd, tuntap.TUNSETIFF, struct.pack(
+            '16sH', name.encode(), IFT_TAP | _IFF_TUN_EXCL))
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _persist_tap(fd):
+    fcntl.ioctl(fd, tuntap.TUNSETPERSIST, 1)
+
+
+def _new_tap(name):
+    """``_open_tap`` with its errors in words: (fd, ifindex)."""
+    try:
+        fd = _open_tap(name)
+    except OSError as e:
+        if e.errno == errno.EBUSY:
+            raise exception.InvalidPort(
+                port=name, reason='a device of that name appeared while the '
+                'tap was being created; plug the port again')
+        raise exception.NovaLxcContrailError(
+            reason='cannot create tap %s via %s: %s' % (
+                name, tuntap.TUNDEV, os.strerror(e.errno)))
+    try:
+        return fd, socket.if_nametoindex(name)
+    except OSError:
+        os.close(fd)
+        raise
+
+
 @privsep.vif_plug.entrypoint
 def plug_devices(tap, bridge, mtu=None, promiscuous=True):
     """Create (or converge) the port's tap and bridge.
@@ -206,16 +261,20 @@ def plug_devices(tap, bridge, mtu=None, promiscuous=True):
     is promiscuous or not as asked, both get ``mtu`` when given. On failure
     the devices this call created are removed again.
 
+    A new tap stays attached to this call's /dev/net/tun file until its
+    last netlink request, which also marks it, has been answered; only then
+    is it made persistent. Killed before, the tap dies with the process.
+
     :returns: the names of the devices this call created.
     """
     created = []
+    tap_fd = None
     with _POOL.get() as ipr:
         try:
             tap_index = _ifindex(tap)
             if tap_index is None:
-                ipr.link('add', ifname=tap, kind='tuntap', mode='tap')
+                tap_fd, tap_index = _new_tap(tap)
                 created.append((tap, TAP_KIND))
-                tap_index = socket.if_nametoindex(tap)
             else:
                 _require(ipr, tap, TAP_KIND)
             _disable_ipv6(tap)
@@ -236,9 +295,14 @@ def plug_devices(tap, bridge, mtu=None, promiscuous=True):
                      change=IFF_UP | IFF_PROMISC, **common)
             ipr.link('set', index=tap_index, master=bridge_index,
                      flags=IFF_UP, change=IFF_UP, **common)
+            if tap_fd is not None:
+                _persist_tap(tap_fd)
         except Exception:
             with excutils.save_and_reraise_exception():
                 _undo(ipr, created)
+        finally:
+            if tap_fd is not None:
+                os.close(tap_fd)
     return [name for name, _ in created]
 
 

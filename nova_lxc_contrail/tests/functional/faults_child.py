@@ -5,7 +5,8 @@ faults_child SPEC_JSON, SPEC = {"op": "plug"|"unplug"|"setup", "kill_at": N,
 ...}.
 
 Steps are the operations that change state outside the process: netlink
-requests that add, set or delete links, port file writes and removals, HTTP
+requests that add, set or delete links, the tap's creation and its
+TUNSETPERSIST, port file writes and removals, HTTP
 requests to the agent, and for the root filesystem every record save, qemu
 daemon start, loop attach, mount, unmount and loop release. The hooks wrap
 the real functions (privsep runs in this process, so a kill lands between
@@ -69,9 +70,12 @@ def hook_vif():
     from pyroute2.iproute import linux
 
     from nova_lxc_contrail.vif import agent
+    from nova_lxc_contrail.vif import linux_net
 
     _wrap_async(linux.RTNL_API, 'link', 'netlink link',
                 lambda args, kwargs: not _is_lookup(args[0]))
+    _wrap(linux_net, '_open_tap', 'tap create (TUNSETIFF)')
+    _wrap(linux_net, '_persist_tap', 'tap persist (TUNSETPERSIST)')
     _wrap(agent.PortFiles, 'write', 'port file write')
     _wrap(agent.PortFiles, 'remove', 'port file remove')
     _wrap(agent.AgentClient, '_request', 'agent HTTP')

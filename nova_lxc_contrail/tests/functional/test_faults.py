@@ -230,41 +230,47 @@ class TestKilledMidway(testtools.TestCase):
         daemon = libvirtd.PrivateLibvirtd().start()
         self.addCleanup(daemon.stop)
         gone = '3e3e3e3e-1111-4222-8333-444444444444'
-
-        unmarked = []
+        taps, removed = {}, {}
 
         def converge(kill_at):
-            pid = spec['port_id']
+            tap = linux_net.device_state(naming.tap_name(spec['port_id']))
+            taps[kill_at] = tap and tap['group']
             report = self.host.cli_json('cleanup', '--grace', '0')
-            self.assertTrue(all(a['ok'] for a in report['actions']))
-            left = cli_fixtures.port_devices()
-            if left:
-                # Killed between creating the tap and marking it: nothing
-                # proves the tap is ours, so cleanup keeps it and says so;
-                # the next plug of the port converges.
-                self.assertEqual([naming.tap_name(pid)], left,
-                                 'after kill %d' % kill_at)
-                self.assertIn('without this package\'s mark',
-                              report['kept'][0]['reason'])
-                unmarked.append(kill_at)
-                self.host.plug(pid, instance=gone)
-                assert_plugged(self, self.host, pid)
-                self.host.cli_json('cleanup', '--grace', '0')
-                self.assertEqual([], cli_fixtures.port_devices())
+            self.assertTrue(all(a['ok'] for a in report['actions']),
+                            report)
+            # Whatever a killed plug left carries the mark, so cleanup
+            # proves it ours: nothing is kept, nothing is left.
+            self.assertEqual([], report['kept'], 'after kill %d' % kill_at)
+            self.assertEqual([], cli_fixtures.port_devices(),
+                             'after kill %d' % kill_at)
             self.assertEqual([], os.listdir(self.host.ports_dir)
                              if os.path.isdir(self.host.ports_dir) else [])
             self.assertEqual({}, self.host.standin.registrations)
+            removed[kill_at] = [a['kind'] for a in report['actions']]
             spec['port_id'] = vif_fixtures.new_port_id()
 
         spec = {'op': 'plug', 'port_id': vif_fixtures.new_port_id(),
                 'instance': gone}
         steps = self.kill_at_every_step(spec, converge)
-        self.addDetail('unmarked taps kept', content.text_content(
-            '%d of %d kill points: %s' % (len(unmarked), steps, unmarked)))
-        sys.stderr.write('FAULTS: cleanup kept an unmarked tap after %d of '
-                         '%d kill points: %s\n'
-                         % (len(unmarked), steps, unmarked))
-        self.assertLessEqual(len(unmarked), 1)
+        self.assertEqual(steps + 1, len(removed))
+        kills = dict(enumerate(self.kills, 1))
+        persist = next(k for k, step in kills.items()
+                       if 'tap persist' in step)
+        # Killed before its TUNSETPERSIST, the tap died with the process;
+        # after, it was there and marked.
+        self.assertEqual({k: None for k in range(1, persist + 1)},
+                         {k: taps[k] for k in range(1, persist + 1)})
+        for k in range(persist + 1, steps + 2):
+            self.assertTrue(taps[k] & linux_net.PORT_GROUP_BASE, k)
+        lines = ['%d %s: tap %s; cleanup: %s' % (
+            k, kills.get(k, '(completed)'),
+            'gone' if taps[k] is None else 'group %#x' % taps[k],
+            ', '.join(removed[k]) or 'nothing to do')
+            for k in sorted(removed)]
+        self.addDetail('cleanup after each kill',
+                       content.text_content('\n'.join(lines)))
+        sys.stderr.write('FAULTS: cleanup after each kill:\n  %s\n' %
+                         '\n  '.join(lines))
 
     def test_rootfs_setup_killed_then_teardown_converges(self):
         disk_privsep.disk_pctxt.set_client_mode(False)
