@@ -232,13 +232,25 @@ class PortFiles(object):
         return True
 
 
+# What an unanswered request means, for the warning. The client writes the
+# port file before POST and removes it before DELETE; the agent replays the
+# files it finds when it (re)starts.
+_UNANSWERED_POST = ('The port file stays: the agent adds the port from it '
+                    'when it (re)starts.')
+_UNANSWERED_DELETE = ('The port file is already removed: when it '
+                      '(re)starts the agent will not add this registration '
+                      'again; until then it may keep it.')
+_UNANSWERED_GET = 'The agent\'s view of the port is unknown.'
+_UNANSWERED_SYNC = 'No stale-port audit was started.'
+
+
 class AgentClient(object):
     """The agent's HTTP port API over one kept-alive session.
 
     ``register``, ``unregister`` and ``sync`` return True when the agent
     answered 200 and False when it could not be reached or did not answer
-    in time (logged as a warning: the port file is the delivery). Any other
-    answer raises ``AgentError`` carrying the agent's message.
+    in time (logged as a warning saying what that means for the port). Any
+    other answer raises ``AgentError`` carrying the agent's message.
     """
 
     def __init__(self, url=None, connect_timeout=None, read_timeout=None):
@@ -256,7 +268,11 @@ class AgentClient(object):
     def close(self):
         self._session.close()
 
-    def _request(self, method, path, port, **kwargs):
+    def _request(self, method, path, port, unanswered, **kwargs):
+        """The response, or None when the agent did not answer.
+
+        :param unanswered: what no answer means, for the warning.
+        """
         url = self.url + path
         try:
             return self._session.request(method, url, timeout=self.timeout,
@@ -264,10 +280,9 @@ class AgentClient(object):
         except (requests.ConnectionError, requests.Timeout) as e:
             LOG.warning('vRouter agent at %(url)s is not answering '
                         '(%(method)s %(path)s for port %(port)s): %(err)s. '
-                        'The port file stays; the agent replays it when it '
-                        'starts.',
+                        '%(unanswered)s',
                         {'url': self.url, 'method': method, 'path': path,
-                         'port': port, 'err': e})
+                         'port': port, 'err': e, 'unanswered': unanswered})
             return None
 
     @staticmethod
@@ -282,7 +297,8 @@ class AgentClient(object):
     def register(self, payload):
         """``POST /port`` with the payload (meta keys dropped)."""
         body = registration(payload)
-        response = self._request('POST', '/port', body['id'], json=body)
+        response = self._request('POST', '/port', body['id'],
+                                 _UNANSWERED_POST, json=body)
         if response is None:
             return False
         if response.status_code != 200:
@@ -292,7 +308,8 @@ class AgentClient(object):
     def unregister(self, port_id):
         """``DELETE /port/<uuid>``."""
         pid = naming.port_id(port_id)
-        response = self._request('DELETE', '/port/' + pid, pid)
+        response = self._request('DELETE', '/port/' + pid, pid,
+                                 _UNANSWERED_DELETE)
         if response is None:
             return False
         if response.status_code != 200:
@@ -306,7 +323,8 @@ class AgentClient(object):
         arrived) or is not answering.
         """
         pid = naming.port_id(port_id)
-        response = self._request('GET', '/port/' + pid, pid)
+        response = self._request('GET', '/port/' + pid, pid,
+                                 _UNANSWERED_GET)
         if response is None or response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -319,7 +337,8 @@ class AgentClient(object):
         The agent deletes ports not re-added within its stale timeout
         (namespace ports excepted).
         """
-        response = self._request('POST', '/syncports', '(all)')
+        response = self._request('POST', '/syncports', '(all)',
+                                 _UNANSWERED_SYNC)
         if response is None:
             return False
         if response.status_code != 200:

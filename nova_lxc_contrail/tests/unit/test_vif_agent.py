@@ -1,10 +1,12 @@
 """Payloads, port files and the HTTP client of the vRouter agent."""
 
 import json
+import logging
 import os
 import stat
 import time
 
+import fixtures
 import testtools
 
 from nova_lxc_contrail import exception
@@ -210,6 +212,31 @@ class TestAgentClient(testtools.TestCase):
         self.assertFalse(self.client.sync())
         self.assertIsNone(self.client.get(PORT))
         self.assertLess(time.monotonic() - started, 1.0)
+
+    def test_warnings_say_what_an_unanswered_request_means(self):
+        log = self.useFixture(fixtures.FakeLogger(
+            name=agent.__name__, level=logging.WARNING))
+        self.agent.standin.stop()
+
+        def warning(call, *args):
+            before = len(log.output)
+            call(*args)
+            return log.output[before:]
+
+        post = warning(self.client.register, self.payload)
+        self.assertIn('POST /port for port %s' % PORT, post)
+        self.assertIn('The port file stays', post)
+        # unplug removes the file before it sends DELETE.
+        delete = warning(self.client.unregister, PORT)
+        self.assertIn('DELETE /port/%s' % PORT, delete)
+        self.assertIn('port file is already removed', delete)
+        self.assertNotIn('file stays', delete)
+        get = warning(self.client.get, PORT)
+        self.assertIn('view of the port is unknown', get)
+        self.assertNotIn('port file', get)
+        sync = warning(self.client.sync)
+        self.assertIn('No stale-port audit was started', sync)
+        self.assertNotIn('port file', sync)
 
     def test_hanging_agent_times_out(self):
         self.agent.standin.hang = True
