@@ -24,6 +24,7 @@ from nova_lxc_contrail.disk import privsep as disk_privsep
 from nova_lxc_contrail.standin import agent as agent_standin
 from nova_lxc_contrail.standin import libvirtd as libvirtd_standin
 from nova_lxc_contrail.standin import namespaces
+from nova_lxc_contrail.tests import host_state
 from nova_lxc_contrail.vif import naming
 from nova_lxc_contrail.vif import privsep as vif_privsep
 from nova_lxc_contrail.virt import privsep as virt_privsep
@@ -47,51 +48,6 @@ def stop_privsep_daemons(contexts):
 
 
 # --- what a test can leave behind ------------------------------------------
-
-def mounts_below(directory):
-    prefix = directory.rstrip('/') + '/'
-    with open('/proc/self/mountinfo') as mountinfo:
-        return [line.split()[4] for line in mountinfo
-                if line.split()[4].startswith(prefix)]
-
-
-def mount_ids_below(directory):
-    """{target: mount id}: a mount made again gets a new id."""
-    prefix = directory.rstrip('/') + '/'
-    with open('/proc/self/mountinfo') as mountinfo:
-        return {line.split()[4]: int(line.split()[0]) for line in mountinfo
-                if line.split()[4].startswith(prefix)}
-
-
-def loops_backed_below(directory):
-    prefix = directory.rstrip('/') + '/'
-    found = {}
-    for name in os.listdir('/sys/block'):
-        try:
-            with open('/sys/block/%s/loop/backing_file' % name) as f:
-                backing = f.read().strip()
-        except OSError:
-            continue
-        if backing.startswith(prefix):
-            found['/dev/' + name] = backing
-    return found
-
-
-def processes_naming(directory):
-    """Processes whose command line names a path below ``directory``."""
-    found = []
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open('/proc/%s/cmdline' % pid, 'rb') as f:
-                cmdline = f.read().replace(b'\0', b' ').decode()
-        except OSError:
-            continue
-        if directory in cmdline and int(pid) != os.getpid():
-            found.append(cmdline.strip())
-    return found
-
 
 def port_links(port_id):
     """The port's host devices that exist: {name: ifindex}."""
@@ -169,9 +125,9 @@ class LibvirtLxcTestCase(testtools.TestCase):
                 step()
             except Exception:
                 LOG.exception('Class cleanup step %s failed', step)
-        leftovers = (mounts_below(cls.work_dir) +
-                     list(loops_backed_below(cls.work_dir)) +
-                     processes_naming(cls.work_dir))
+        leftovers = (host_state.mounts_below(cls.work_dir) +
+                     list(host_state.loops_below(cls.work_dir)) +
+                     host_state.processes_naming(cls.work_dir))
         shutil.rmtree(cls.work_dir, ignore_errors=True)
         if leftovers:
             raise AssertionError('left behind: %s' % leftovers)
@@ -208,9 +164,9 @@ class LibvirtLxcTestCase(testtools.TestCase):
             names = [d.name() for d in conn.listAllDomains()]
             if domain_name in names:
                 left['domain'] = domain_name
-        left['mounts'] = mounts_below(directory)
-        left['loops'] = loops_backed_below(directory)
-        left['processes'] = processes_naming(directory)
+        left['mounts'] = host_state.mounts_below(directory)
+        left['loops'] = host_state.loops_below(directory)
+        left['processes'] = host_state.processes_naming(directory)
         left['devices'] = port_links(port_id)
         port_file = os.path.join(self.ports_dir, port_id)
         left['port file'] = os.path.exists(port_file)

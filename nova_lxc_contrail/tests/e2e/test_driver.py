@@ -30,6 +30,7 @@ from nova_lxc_contrail.standin import compute
 from nova_lxc_contrail.standin import gateway
 from nova_lxc_contrail.standin import images
 from nova_lxc_contrail.tests.e2e import base
+from nova_lxc_contrail.tests import host_state
 from nova_lxc_contrail.vif import naming
 from nova_lxc_contrail.virt import container_mtu
 from nova_lxc_contrail.virt import driver as lxc_driver
@@ -240,8 +241,8 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
 
     def rootfs_state(self):
         """Loop devices and mounts (with their ids) of the instances."""
-        return (base.loops_backed_below(self.instances),
-                base.mount_ids_below(self.instances))
+        return (host_state.loops_below(self.instances),
+                host_state.mount_ids_below(self.instances))
 
     def assertOneRootfs(self, state=None):
         loops, mounts = self.rootfs_state()

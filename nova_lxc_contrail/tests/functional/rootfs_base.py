@@ -25,6 +25,7 @@ from nova_lxc_contrail.disk import loop
 from nova_lxc_contrail.disk import mount
 from nova_lxc_contrail.disk import privsep
 from nova_lxc_contrail.standin import images
+from nova_lxc_contrail.tests import host_state
 
 CONF = cfg.CONF
 
@@ -43,22 +44,7 @@ def stop_privsep():
 
 def qsd_processes(marker):
     """pids of qemu-storage-daemon processes whose command line has marker."""
-    found = []
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open('/proc/%s/cmdline' % pid, 'rb') as f:
-                argv = f.read().split(b'\0')
-            with open('/proc/%s/stat' % pid) as f:
-                zombie = f.read().rsplit(')', 1)[1].split()[0] == 'Z'
-        except OSError:
-            continue
-        if zombie or not argv[0].endswith(b'qemu-storage-daemon'):
-            continue
-        if os.fsencode(marker) in b' '.join(argv):
-            found.append(int(pid))
-    return found
+    return host_state.processes_naming(marker, program='qemu-storage-daemon')
 
 
 def loop_reads_below(device, *dirs):

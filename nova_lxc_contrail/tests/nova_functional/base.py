@@ -44,11 +44,13 @@ from pyroute2.netlink.rtnl.ifinfmsg import IFF_PROMISC
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP
 
 from nova_lxc_contrail import conf  # noqa: F401 (registers the options)
+from nova_lxc_contrail.disk import loop
 from nova_lxc_contrail.standin import agent as agent_standin
 from nova_lxc_contrail.standin import gateway
 from nova_lxc_contrail.standin import images
 from nova_lxc_contrail.standin import libvirtd as libvirtd_standin
 from nova_lxc_contrail.standin import namespaces
+from nova_lxc_contrail.tests import host_state
 from nova_lxc_contrail.vif import naming
 
 LOG = logging.getLogger(__name__)
@@ -116,40 +118,6 @@ def build_plain_raw_image(path, size_mb=16, init=True):
 
 # --- what a test leaves on the host -----------------------------------------
 
-def loop_devices_backed_by(directory):
-    """{'/dev/loopN': backing file} for loop devices on files below dir."""
-    found = {}
-    for name in os.listdir('/sys/block'):
-        if not name.startswith('loop'):
-            continue
-        try:
-            with open('/sys/block/%s/loop/backing_file' % name) as f:
-                backing = f.read().strip()
-        except OSError:
-            continue
-        if backing.startswith(directory.rstrip('/') + '/'):
-            found['/dev/' + name] = backing
-    return found
-
-
-def mounts_below(directory):
-    prefix = directory.rstrip('/') + '/'
-    targets = []
-    with open('/proc/self/mountinfo') as mountinfo:
-        for line in mountinfo:
-            target = line.split()[4].replace('\\040', ' ')
-            if target.startswith(prefix):
-                targets.append(target)
-    return targets
-
-
-def _detach_loop(device):
-    import fcntl
-    loop_clr_fd = 0x4C01
-    with open(device, 'rb') as dev:
-        fcntl.ioctl(dev, loop_clr_fd)
-
-
 def release_leftovers(directory):
     """Release the mounts and loop devices a failed test left below dir.
 
@@ -157,13 +125,13 @@ def release_leftovers(directory):
     with plain arguments because nova's ``_clear_attrs`` wipes the test's
     attributes before later cleanups run.
     """
-    for target in reversed(mounts_below(directory)):
+    for target in reversed(host_state.mounts_below(directory)):
         LOG.warning('Unmounting leftover %s', target)
         namespaces.umount(target, detach=True)
-    for device in loop_devices_backed_by(directory):
+    for device in host_state.loops_below(directory):
         LOG.warning('Detaching leftover %s', device)
         with contextlib.suppress(OSError):
-            _detach_loop(device)
+            loop.detach(device)
     shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -371,33 +339,19 @@ class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):
     def host_state(self):
         """Loop devices, mounts and export daemons of this test's instances."""
         return {
-            'loops': sorted(loop_devices_backed_by(self._work_dir)),
-            'mounts': mounts_below(self._instances_path),
+            'loops': sorted(host_state.loops_below(self._work_dir)),
+            'mounts': host_state.mounts_below(self._instances_path),
             'exports': self.export_daemons(),
         }
 
     def mount_ids(self):
         """{target: mount id} below the instances: a new mount, a new id."""
-        prefix = self._instances_path.rstrip('/') + '/'
-        with open('/proc/self/mountinfo') as mountinfo:
-            return {line.split()[4]: int(line.split()[0])
-                    for line in mountinfo
-                    if line.split()[4].startswith(prefix)}
+        return host_state.mount_ids_below(self._instances_path)
 
     def export_daemons(self):
         """pids of the qemu-storage-daemons serving this test's instances."""
-        found = []
-        marker = os.fsencode(self._instances_path)
-        for pid in filter(str.isdigit, os.listdir('/proc')):
-            try:
-                with open('/proc/%s/cmdline' % pid, 'rb') as f:
-                    argv = f.read().split(b'\0')
-            except OSError:
-                continue
-            if (argv[0].endswith(b'qemu-storage-daemon') and
-                    marker in b' '.join(argv)):
-                found.append(int(pid))
-        return sorted(found)
+        return host_state.processes_naming(self._instances_path,
+                                           program='qemu-storage-daemon')
 
     def assert_nothing_left(self, server):
         self.assert_no_domain(server)
