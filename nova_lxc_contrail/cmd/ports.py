@@ -11,7 +11,6 @@ are recreated or repaired (tap in bridge, up, promiscuous).
 import argparse
 import sys
 
-from oslo_concurrency import lockutils
 from oslo_log import log as logging
 
 from nova_lxc_contrail.cmd import inventory
@@ -122,7 +121,9 @@ def resync_port(port, client, promiscuous):
     names = port.names
     running = port.domain is not None and port.domain.active
     actions = []
-    with lockutils.lock(plugin.LOCK_PREFIX + port.port_id):
+    # nova-compute's own per-port lock: across processes when
+    # [oslo_concurrency] lock_path is set, as nova requires.
+    with plugin.port_lock(port.port_id):
         if not _devices_healthy(port, promiscuous):
             if not running and port.bridge is None and port.tap is None:
                 return ['skipped: devices missing and no running domain '

@@ -48,14 +48,17 @@ class HostFixture(fixtures.Fixture):
 
     :param libvirt_uri: [libvirt] connection_uri for the command (None: the
         default lxc:///, which the sandbox's private libvirtd answers).
+    :param lock_path: give this process and the command a private
+        [oslo_concurrency] lock_path (external per-port locks).
     """
 
     def __init__(self, start_agent=True, libvirt_uri=None, read_timeout=2.0,
-                 **standin_kwargs):
+                 lock_path=False, **standin_kwargs):
         super().__init__()
         self.start_agent = start_agent
         self.libvirt_uri = libvirt_uri
         self.read_timeout = read_timeout
+        self.lock_path = lock_path
         self.standin_kwargs = standin_kwargs
 
     def _setUp(self):
@@ -71,6 +74,13 @@ class HostFixture(fixtures.Fixture):
         self.instances_path = os.path.join(tmp, 'instances')
         os.mkdir(self.instances_path)
         self.config_file = os.path.join(tmp, 'nova.conf')
+        if self.lock_path:
+            # [oslo_concurrency] lock_path, shared by this process and the
+            # command, as nova-compute and the command share nova.conf's.
+            self.lock_path = os.path.join(tmp, 'locks')
+            os.mkdir(self.lock_path)
+            CONF.set_override('lock_path', self.lock_path,
+                              group='oslo_concurrency')
         self.write_config()
         self.plugin = plugin.LxcContrailPlugin.load(plugin.PLUGIN_NAME)
         self.addCleanup(self._unplug_everything)
@@ -86,6 +96,8 @@ class HostFixture(fixtures.Fixture):
                  '[libvirt]', 'virt_type = lxc']
         if self.libvirt_uri:
             lines.append('connection_uri = %s' % self.libvirt_uri)
+        if self.lock_path:
+            lines += ['[oslo_concurrency]', 'lock_path = %s' % self.lock_path]
         lines.append('[lxc_contrail]')
         lines += ['%s = %s' % item for item in sorted(options.items())]
         with open(self.config_file, 'w') as f:

@@ -7,6 +7,8 @@ subprocess against the agent stand-in and the sandbox's private libvirtd.
 import json
 import os
 import socket
+import subprocess
+import time
 
 import fixtures
 import libvirt
@@ -18,9 +20,11 @@ from nova_lxc_contrail.standin import agent as standin_agent
 from nova_lxc_contrail.standin import images
 from nova_lxc_contrail.standin import libvirtd
 from nova_lxc_contrail.tests.functional import cli_fixtures
+from nova_lxc_contrail.tests.functional import rootfs_base
 from nova_lxc_contrail.tests import vif_fixtures
 from nova_lxc_contrail.vif import linux_net
 from nova_lxc_contrail.vif import naming
+from nova_lxc_contrail.vif import plugin
 
 
 class TestPortsList(testtools.TestCase):
@@ -221,3 +225,89 @@ class TestResyncRunningDomain(testtools.TestCase):
         self.assertEqual(bridge['index'], linux_net.device_state(
             naming.tap_name(port.id))['master'])
         self.assertTrue(bridge['promiscuous'])
+
+
+class TestCommandsTakeNovaComputesPortLock(testtools.TestCase):
+    """The commands wait while nova-compute holds a port's lock.
+
+    ``ports resync`` and ``cleanup`` take ``plugin.port_lock``, shared
+    across processes through [oslo_concurrency] lock_path.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # cleanup acts only when libvirt says which domains use the ports.
+        cls.libvirtd = libvirtd.PrivateLibvirtd().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.libvirtd.stop()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.host = self.useFixture(cli_fixtures.HostFixture(lock_path=True))
+
+    def assertWaitsForTheLock(self, port_id, argv, request):
+        """Run ``argv`` while this process holds the port's lock.
+
+        The command must open the port's lock file and send nothing to
+        the agent for the port until the lock is released, then
+        ``request`` ((method, path)).
+        """
+        lock_file = os.path.join(self.host.lock_path,
+                                 plugin.LOCK_PREFIX + port_id)
+        self.host.standin.clear_requests()
+        with plugin.port_lock(port_id):
+            proc = subprocess.Popen(self.host.cli_argv(*argv),
+                                    stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+            self.addCleanup(_reap, proc)
+            self.assertTrue(rootfs_base.wait_for(
+                lambda: proc.poll() is not None or
+                lock_file in _open_files(proc.pid), 60),
+                'the command did not start')
+            if proc.poll() is not None:
+                self.fail('the command did not wait for the port lock: '
+                          '%s%s' % proc.communicate())
+            time.sleep(0.5)
+            self.assertIsNone(proc.poll())
+            self.assertNotIn(request, [
+                (r.method, r.path) for r in self.host.standin.requests])
+        out, err = proc.communicate(timeout=60)
+        self.assertEqual(0, proc.returncode, out + err)
+        self.assertIn(request, [
+            (r.method, r.path) for r in self.host.standin.requests])
+
+    def test_resync_waits_for_the_port_lock(self):
+        port = self.host.plug()
+        self.assertWaitsForTheLock(port.id, ('ports', 'resync'),
+                                   ('POST', '/port'))
+        self.assertIn(port.id, self.host.standin.registrations)
+
+    def test_cleanup_waits_for_the_port_lock(self):
+        port = self.host.plug(instance='3e3e3e3e-1111-4222-8333-444444444444')
+        self.assertWaitsForTheLock(port.id, ('cleanup', '--grace', '0'),
+                                   ('DELETE', '/port/' + port.id))
+        self.assertEqual([], cli_fixtures.port_devices())
+
+
+def _open_files(pid):
+    found = set()
+    try:
+        fds = os.listdir('/proc/%d/fd' % pid)
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            found.add(os.readlink('/proc/%d/fd/%s' % (pid, fd)))
+        except OSError:
+            pass
+    return found
+
+
+def _reap(proc):
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
