@@ -13,9 +13,11 @@ from oslo_privsep import priv_context
 from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP
 
+from nova_lxc_contrail.conf import privsep as privsep_conf
+
 net_admin = priv_context.PrivContext(
     'nova_lxc_contrail.cmd',
-    cfg_section='nova_lxc_contrail_cli_privileged',
+    cfg_section=privsep_conf.CLI,
     pypath=__name__ + '.net_admin',
     capabilities=[caps.CAP_NET_ADMIN],
 )

@@ -1,12 +1,8 @@
 """Options of the VIF driver and the vRouter agent client ([lxc_contrail])."""
 
 from oslo_config import cfg
-from oslo_privsep import priv_context
 
 GROUP = 'lxc_contrail'
-# oslo.privsep options (helper_command, capabilities, ...) of the
-# CAP_NET_ADMIN context that creates and deletes the port devices.
-PRIVSEP_GROUP = 'lxc_contrail_vif_privileged'
 
 lxc_contrail_group = cfg.OptGroup(
     GROUP,
@@ -48,5 +44,4 @@ def register_opts(conf):
 
 
 def list_opts():
-    return {lxc_contrail_group: vif_opts,
-            PRIVSEP_GROUP: priv_context.OPTS}
+    return {lxc_contrail_group: vif_opts}

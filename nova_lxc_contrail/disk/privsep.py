@@ -23,6 +23,7 @@ from oslo_log import log as logging
 from oslo_privsep import capabilities as caps
 from oslo_privsep import priv_context
 
+from nova_lxc_contrail.conf import privsep as privsep_conf
 from nova_lxc_contrail.disk import export
 from nova_lxc_contrail.disk import fsprobe
 from nova_lxc_contrail.disk import loop
@@ -33,7 +34,7 @@ from nova_lxc_contrail import exception
 
 LOG = logging.getLogger(__name__)
 
-CFG_SECTION = 'nova_lxc_contrail_disk_privileged'
+CFG_SECTION = privsep_conf.DISK
 CAPABILITIES = [caps.CAP_SYS_ADMIN, caps.CAP_DAC_OVERRIDE]
 
 disk_pctxt = priv_context.PrivContext(
