@@ -19,12 +19,19 @@ set +o xtrace
 _NLC_OPTIONS=(agent_url ports_dir agent_connect_timeout agent_read_timeout
     bridge_promiscuous root_partition image_export release_timeout)
 _NLC_COMPUTE_DRIVER=lxc_contrail.LxcContrailDriver
+# The oslo.privsep section of each privileged helper (see
+# nova_lxc_contrail/conf/privsep.py) and the rootwrap filters that let
+# nova-compute, running as $STACK_USER, start their daemons.
+_NLC_PRIVSEP_SECTIONS=(lxc_contrail_vif_privileged lxc_contrail_disk_privileged
+    lxc_contrail_container_net_privileged lxc_contrail_cli_privileged)
+_NLC_ROOTWRAP_FILTERS=etc/nova/rootwrap.d/nova-lxc-contrail.filters
 
 
 # Record of what the plugin created
 # ---------------------------------
-# One line per object: "node PATH TYPE MAJOR MINOR", "dir PATH" or
-# "link PATH TARGET". clean removes these, and nothing else.
+# One line per object: "node PATH TYPE MAJOR MINOR", "dir PATH",
+# "link PATH TARGET" or "file PATH SHA256". clean removes these, and nothing
+# else.
 
 function _nlc_state_file {
     echo "$NOVA_LXC_CONTRAIL_STATE_DIR/created"
@@ -48,6 +55,24 @@ function _nlc_forget {
         grep -vxF -- "$entry" "$file" > "$file.new" || true
         mv "$file.new" "$file"
     fi
+}
+
+# Forget every record of PATH (before recording it anew).
+# _nlc_forget_path KIND PATH
+function _nlc_forget_path {
+    local prefix="$1 $2 "
+    local file
+    file=$(_nlc_state_file)
+    if [[ -f $file ]]; then
+        awk -v prefix="$prefix" 'index($0, prefix) != 1' "$file" > "$file.new"
+        mv "$file.new" "$file"
+    fi
+}
+
+function _nlc_sha256 {
+    local sum
+    sum=$(sha256sum < "$1")
+    echo "${sum%% *}"
 }
 
 function _nlc_say {
@@ -478,6 +503,37 @@ function nova_lxc_contrail_configure_nova {
     done
     _NLC_MADE_NOW=()
     _nlc_make_dir "$NOVA_LXC_CONTRAIL_PORTS_DIR" "$STACK_USER"
+    _nlc_install_rootwrap_filters
+    _nlc_configure_privsep
+}
+
+# configure_nova rebuilt nova's rootwrap.d (configure_rootwrap nova) before
+# post-config: add this package's filters to it.
+function _nlc_install_rootwrap_filters {
+    local dir=$NOVA_CONF_DIR/rootwrap.d
+    local dest
+    dest=$dir/$(basename "$_NLC_ROOTWRAP_FILTERS")
+    if [[ ! -d $dir ]]; then
+        die $LINENO "$dir does not exist: nova's rootwrap is not configured" \
+            "(configure_rootwrap nova), so nova-compute could not start" \
+            "nova-lxc-contrail's privsep daemons"
+    fi
+    sudo install -o root -g root -m 644 \
+        "$NOVA_LXC_CONTRAIL_DIR/$_NLC_ROOTWRAP_FILTERS" "$dest"
+    _nlc_forget_path file "$dest"
+    _nlc_record file "$dest" "$(_nlc_sha256 "$dest")"
+}
+
+# nova-compute runs as $STACK_USER: each privsep daemon starts through
+# nova's rootwrap (whose sudoers rule configure_rootwrap wrote), reading
+# nova-compute's own config file.
+function _nlc_configure_privsep {
+    local section
+    local helper="sudo nova-rootwrap $NOVA_CONF_DIR/rootwrap.conf privsep-helper"
+    helper+=" --config-file ${NOVA_CPU_CONF:-$NOVA_CONF_DIR/nova-cpu.conf}"
+    for section in "${_NLC_PRIVSEP_SECTIONS[@]}"; do
+        iniset "$NOVA_CONF" "$section" helper_command "$helper"
+    done
 }
 
 
@@ -581,6 +637,13 @@ function _nlc_remove_entry {
                 _nlc_say "keeping $path: it changed since the plugin made it"
             fi
             ;;
+        file)
+            if [[ -f $path && $(_nlc_sha256 "$path") == "$a" ]]; then
+                sudo rm -f "$path"
+            elif [[ -e $path ]]; then
+                _nlc_say "keeping $path: it changed since the plugin made it"
+            fi
+            ;;
         dir)
             if [[ -d $path ]] && ! sudo rmdir "$path" 2>/dev/null; then
                 _nlc_say "keeping $path: it holds files the plugin did not write"
@@ -664,7 +727,8 @@ if is_service_enabled nova-lxc-contrail; then
         esac
     elif [[ $1 == unstack ]]; then
         # The plugin runs no service of its own; its device nodes, the
-        # ports dir and the shim link stay for the next stack.sh.
+        # ports dir, the shim link and the rootwrap filters stay for the
+        # next stack.sh (clean removes them).
         :
     elif [[ $1 == clean ]]; then
         nova_lxc_contrail_clean_ports

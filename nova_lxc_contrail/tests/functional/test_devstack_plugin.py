@@ -14,6 +14,7 @@ modified; nova-compute's start is nova's own ``load_compute_driver``.
 """
 
 import configparser
+import hashlib
 import json
 import os
 import subprocess
@@ -23,10 +24,12 @@ import sysconfig
 import fixtures
 import nova
 from oslo_config import cfg
+from oslo_privsep import priv_context
 import testtools
 
 from nova_lxc_contrail import conf as nlc_conf
 from nova_lxc_contrail.conf import opts as conf_opts
+from nova_lxc_contrail.conf import privsep as privsep_conf
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -46,7 +49,11 @@ USER_POST_CONFIG = """\
 agent_url = http://192.0.2.10:9091
 [DEFAULT]
 debug = True
+[lxc_contrail_cli_privileged]
+helper_command = sudo privsep-helper
 """
+FILTERS = os.path.join('etc', 'nova', 'rootwrap.d',
+                       'nova-lxc-contrail.filters')
 
 FULL_CYCLE = [
     'snapshot:start',
@@ -256,6 +263,27 @@ class TestFullCycle(testtools.TestCase):
         self.assertIn('dir ' + ports_dir,
                       tree.read('post-config', 'created').splitlines())
 
+        # post-config: each privsep daemon starts through nova's rootwrap,
+        # with this package's filters next to nova's.
+        conf_dir = os.path.join(tree.work, 'etc', 'nova')
+        helper = ('sudo nova-rootwrap %s/rootwrap.conf privsep-helper '
+                  '--config-file %s/nova-cpu.conf' % (conf_dir, conf_dir))
+        self.assertEqual(
+            {section: helper for section in privsep_conf.CONTEXTS},
+            {section: conf[section]['helper_command']
+             for section in conf.sections()
+             if section.endswith('_privileged')})
+        installed = os.path.join(tree.work, FILTERS)
+        self.assertIn('./%s f 644 ' % FILTERS,
+                      tree.read('post-config', 'tree').splitlines())
+        self.assertIn('./etc/nova/rootwrap.d/compute.filters f 644 ',
+                      tree.read('post-config', 'tree').splitlines())
+        with open(os.path.join(TOP, FILTERS), 'rb') as f:
+            shipped = f.read()
+        self.assertIn('file %s %s' % (installed,
+                                      hashlib.sha256(shipped).hexdigest()),
+                      tree.read('post-config', 'created').splitlines())
+
         # The user's [[post-config|$NOVA_CONF]] wins.
         merged = _ini(tree.read('merged', 'nova.conf'))
         self.assertEqual('http://192.0.2.10:9091',
@@ -278,6 +306,13 @@ class TestFullCycle(testtools.TestCase):
         self.assertEqual('http://192.0.2.10:9091',
                          opts.lxc_contrail.agent_url)
         self.assertTrue(opts.lxc_contrail.bridge_promiscuous)
+        # iniset's unquoted echo kept the command as written.
+        for section in privsep_conf.CONTEXTS:
+            opts.register_opts(priv_context.OPTS, group=section)
+        self.assertEqual('sudo privsep-helper',
+                         opts.lxc_contrail_cli_privileged.helper_command)
+        for section in set(privsep_conf.CONTEXTS) - {privsep_conf.CLI}:
+            self.assertEqual(helper, opts[section].helper_command)
 
         # nova's own load_compute_driver built LxcContrailDriver from it,
         # through the linked shim.
@@ -307,6 +342,13 @@ class TestFullCycle(testtools.TestCase):
                          _without_devstack_files(clean['tree']))
         self.assertEqual('', clean['created'])
         self.assertFalse(os.path.lexists(link))
+        # unstack keeps the rootwrap filters for the next stack.sh; clean
+        # removes them and only them.
+        self.assertIn('./%s f 644 ' % FILTERS,
+                      tree.read('unstack', 'tree').splitlines())
+        self.assertFalse(os.path.lexists(installed))
+        self.assertIn('./etc/nova/rootwrap.d/compute.filters f 644 ',
+                      clean['tree'].splitlines())
 
     def test_errexit(self):
         self._check_cycle(*self._run_cycle(nounset=False))

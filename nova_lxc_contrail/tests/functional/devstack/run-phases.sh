@@ -10,7 +10,8 @@
 #   stack:PHASE        source plugin.sh stack PHASE (pre-install, install,
 #                      post-config, extra, test-config)
 #   unstack, clean     source plugin.sh unstack / clean
-#   configure_nova     what DevStack does before post-config: a fresh
+#   configure_nova     what DevStack does before post-config: nova's
+#                      rootwrap.d afresh (configure_rootwrap), a fresh
 #                      nova.conf from its libvirt hypervisor code, and
 #                      configure_neutron_nova started in the background
 #   merge_post_config  the user's [[post-config|$NOVA_CONF]] ($NLC_USER_CONF)
@@ -76,6 +77,12 @@ function configure_neutron_nova {
 }
 
 function _configure_nova {
+    # configure_rootwrap nova: rootwrap.d afresh with nova's filters.
+    rm -rf "$NOVA_CONF_DIR/rootwrap.d"
+    install -d -m 755 "$NOVA_CONF_DIR/rootwrap.d"
+    printf '[Filters]\n' > "$NOVA_CONF_DIR/rootwrap.d/compute.filters"
+    printf '[DEFAULT]\nfilters_path=%s\n' "$NOVA_CONF_DIR/rootwrap.d" \
+        > "$NOVA_CONF_DIR/rootwrap.conf"
     rm -f "$NOVA_CONF"
     iniset "$NOVA_CONF" DEFAULT compute_driver libvirt.LibvirtDriver
     iniset "$NOVA_CONF" DEFAULT instances_path "$DATA_DIR/nova/instances"
