@@ -73,6 +73,10 @@ class HostFixture(fixtures.Fixture):
         tmp = self.useFixture(fixtures.TempDir()).path
         self.instances_path = os.path.join(tmp, 'instances')
         os.mkdir(self.instances_path)
+        # The command's own temporary files (image inspect's scratch dir)
+        # go here, where this test can tell them from other workers'.
+        self.command_tmp = os.path.join(tmp, 'command-tmp')
+        os.mkdir(self.command_tmp)
         self.config_file = os.path.join(tmp, 'nova.conf')
         if self.lock_path:
             # [oslo_concurrency] lock_path, shared by this process and the
@@ -111,7 +115,8 @@ class HostFixture(fixtures.Fixture):
     def cli(self, *args, check=None):
         """Run ``nova-lxc-contrail --config-file <ours> ARGS``."""
         result = subprocess.run(self.cli_argv(*args), capture_output=True,
-                                text=True, timeout=300)
+                                text=True, timeout=300,
+                                env=dict(os.environ, TMPDIR=self.command_tmp))
         if check is not None and result.returncode != check:
             raise AssertionError('exit %d, expected %d\nstdout:\n%s\n'
                                  'stderr:\n%s' % (result.returncode, check,

@@ -6,10 +6,10 @@ import tempfile
 
 import testtools
 
-from nova_lxc_contrail.disk import loop
 from nova_lxc_contrail.standin import images
 from nova_lxc_contrail.tests.functional import cli_fixtures
 from nova_lxc_contrail.tests.functional import rootfs_base
+from nova_lxc_contrail.tests import host_state
 
 
 class TestImageInspect(testtools.TestCase):
@@ -35,13 +35,15 @@ class TestImageInspect(testtools.TestCase):
     def setUp(self):
         super().setUp()
         self.host = self.useFixture(cli_fixtures.HostFixture())
-        self.loops_before = [i.device for i in loop.bound_devices()]
         self.addCleanup(self.assert_released)
 
     def assert_released(self):
-        self.assertEqual(self.loops_before,
-                         [i.device for i in loop.bound_devices()])
-        self.assertEqual([], rootfs_base.qsd_processes(self.dir))
+        # Loop devices are host-wide: only those reading this test's images
+        # or the command's scratch files are this test's.
+        for where in (self.dir, self.host.command_tmp):
+            self.assertEqual({}, host_state.loops_below(where))
+            self.assertEqual([], rootfs_base.qsd_processes(where))
+        self.assertEqual([], os.listdir(self.host.command_tmp))
 
     def test_qcow2_gpt_root_is_partition_1(self):
         report = self.host.cli_json('image', 'inspect',
