@@ -19,7 +19,6 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from nova_lxc_contrail.cmd import inventory
-from nova_lxc_contrail.disk import loop
 from nova_lxc_contrail.tests import vif_fixtures
 from nova_lxc_contrail.vif import naming
 from nova_lxc_contrail.vif import plugin
@@ -160,17 +159,6 @@ def exists(name):
         return True
     except OSError:
         return False
-
-
-def loops_under(path):
-    return [i.device for i in loop.bound_devices()
-            if i.backing_file.startswith(path)]
-
-
-def mounts_under(path):
-    with open('/proc/self/mounts') as f:
-        return [line.split()[1] for line in f
-                if line.split()[1].startswith(path)]
 
 
 def define_domain(conn, uuid, port_id, name='instance-test'):

@@ -19,6 +19,7 @@ from nova_lxc_contrail.standin import images
 from nova_lxc_contrail.standin import libvirtd
 from nova_lxc_contrail.tests.functional import cli_fixtures
 from nova_lxc_contrail.tests.functional import rootfs_base
+from nova_lxc_contrail.tests import host_state
 from nova_lxc_contrail.tests import vif_fixtures
 from nova_lxc_contrail.vif import naming
 
@@ -164,8 +165,8 @@ class TestCleanupRootfs(testtools.TestCase):
 
     def assert_released(self):
         path = self.host.instances_path
-        self.assertEqual([], cli_fixtures.loops_under(path))
-        self.assertEqual([], cli_fixtures.mounts_under(path))
+        self.assertEqual({}, host_state.loops_below(path))
+        self.assertEqual([], host_state.mounts_below(path))
         self.assertEqual([], rootfs_base.qsd_processes(path))
 
     def instance(self, uuid):
@@ -190,17 +191,17 @@ class TestCleanupRootfs(testtools.TestCase):
         os.rename(deleted, deleted + '_del')
         self.addCleanup(disk_api.teardown_container,
                         os.path.join(deleted + '_del', 'rootfs'))
-        self.assertTrue(cli_fixtures.loops_under(deleted + '_del'))
+        self.assertTrue(host_state.loops_below(deleted + '_del'))
         dry = self.host.cli_json('cleanup', '--dry-run')
         self.assertEqual([('rootfs', deleted + '_del')],
                          [(a['kind'], a['target']) for a in dry['actions']])
         report = self.host.cli_json('cleanup', '--grace', '0')
         self.assertTrue(all(a['ok'] for a in report['actions']), report)
-        self.assertEqual([], cli_fixtures.loops_under(deleted + '_del'))
-        self.assertEqual([], cli_fixtures.mounts_under(deleted + '_del'))
+        self.assertEqual({}, host_state.loops_below(deleted + '_del'))
+        self.assertEqual([], host_state.mounts_below(deleted + '_del'))
         self.assertEqual([], rootfs_base.qsd_processes(deleted + '_del'))
-        self.assertTrue(cli_fixtures.loops_under(live))
-        self.assertTrue(cli_fixtures.mounts_under(live))
+        self.assertTrue(host_state.loops_below(live))
+        self.assertTrue(host_state.mounts_below(live))
         shutil.rmtree(deleted + '_del')   # nova's next pending delete
 
     def test_loop_of_a_deleted_file_is_detached(self):

@@ -24,6 +24,7 @@ from nova_lxc_contrail.disk import state as disk_state
 from nova_lxc_contrail.standin import images
 from nova_lxc_contrail.tests.functional import cli_fixtures
 from nova_lxc_contrail.tests.functional import rootfs_base
+from nova_lxc_contrail.tests import host_state
 from nova_lxc_contrail.tests import vif_fixtures
 from nova_lxc_contrail.vif import linux_net
 from nova_lxc_contrail.vif import naming
@@ -291,8 +292,8 @@ class TestKilledMidway(testtools.TestCase):
             container_dir = spec['container_dir']
             directory = os.path.dirname(container_dir)
             self.assertTrue(disk_api.teardown_container(container_dir))
-            self.assertEqual([], cli_fixtures.loops_under(directory))
-            self.assertEqual([], cli_fixtures.mounts_under(directory))
+            self.assertEqual({}, host_state.loops_below(directory))
+            self.assertEqual([], host_state.mounts_below(directory))
             self.assertEqual([], rootfs_base.qsd_processes(directory))
             paths = disk_state.Paths(container_dir)
             for leftover in (paths.state, paths.export, paths.qmp,
@@ -302,7 +303,7 @@ class TestKilledMidway(testtools.TestCase):
             disk_api.setup_container(imgmodel.LocalFileImage(
                 spec['disk'], imgmodel.FORMAT_QCOW2), container_dir)
             self.assertTrue(disk_api.teardown_container(container_dir))
-            self.assertEqual([], cli_fixtures.loops_under(directory))
+            self.assertEqual({}, host_state.loops_below(directory))
             spec.update(instance())
 
         spec = instance()

@@ -26,6 +26,7 @@ from nova_lxc_contrail.disk import privsep as disk_privsep
 from nova_lxc_contrail.standin import images
 from nova_lxc_contrail.tests.functional import cli_fixtures
 from nova_lxc_contrail.tests.functional import rootfs_base
+from nova_lxc_contrail.tests import host_state
 from nova_lxc_contrail.tests import vif_fixtures
 
 PLUG_CYCLES = 500
@@ -172,7 +173,7 @@ class TestRootfsLoad(LoadTestCase):
 
         def extra():
             return {'files': sorted(os.listdir(directory)),
-                    'loops': cli_fixtures.loops_under(directory),
+                    'loops': sorted(host_state.loops_below(directory)),
                     'exports': rootfs_base.qsd_processes(directory),
                     'children': _children()}
 
