@@ -48,6 +48,12 @@ class TestWheel(testtools.TestCase):
         in_nova = [n for n in names if n.startswith('nova/')]
         self.assertEqual(['nova/virt/lxc_contrail/__init__.py'], in_nova)
 
+    def test_rootwrap_filters_ship_as_data(self):
+        names = zipfile.ZipFile(self.wheel).namelist()
+        self.assertEqual(
+            1, len([n for n in names if n.endswith(
+                '.data/data/etc/nova/rootwrap.d/nova-lxc-contrail.filters')]))
+
     def test_uninstall_leaves_nova_intact(self):
         venv = os.path.join(self.tmp.name, 'venv')
         _run(sys.executable, '-m', 'venv', venv)
