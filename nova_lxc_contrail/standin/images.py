@@ -32,7 +32,7 @@ MBR_EXTENDED = '5'
 # under xfstests; tiny test filesystems are exactly that use.
 _XFS_ENV = {'TEST_DIR': '1', 'TEST_DEV': '1', 'QA_CHECK_FS': '1'}
 
-INITS = ('busybox', 'relative', 'script', 'debian', 'none')
+INITS = ('busybox', 'relative', 'script', 'initctl', 'debian', 'none')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +112,19 @@ def busybox_tree(root, init='busybox', files=None, symlinks=None):
                              'trap "exit 0" TERM INT\n'
                              '/etc/init.d/rcS\n'
                              'while :; do sleep 1 & wait; done\n')
+    elif init == 'initctl':
+        # Like sysvinit and systemd: libvirt-LXC writes its power-off
+        # request to /run/initctl, and this init stops on it. The FIFO is
+        # held open before rcS reports the boot: a request written to a
+        # FIFO nobody reads fails, and nova would reboot hard instead.
+        base['sbin/init'] = ('#!/bin/sh\n'
+                             'rm -f /run/initctl\n'
+                             'mkfifo /run/initctl\n'
+                             'exec 3<>/run/initctl\n'
+                             'trap "exit 0" TERM INT\n'
+                             '/etc/init.d/rcS\n'
+                             'head -c 1 <&3 >/dev/null &\n'
+                             'wait $!\n')
     elif init == 'debian':
         os.makedirs(os.path.join(root, 'lib/systemd'), exist_ok=True)
         os.symlink('/lib/systemd/systemd', init_path)

@@ -44,17 +44,6 @@ GATEWAY = '10.1.0.1'
 # [compute] shutdown_retry_interval).
 SHUTDOWN_TIMEOUT = 60
 SHUTDOWN_RETRY_INTERVAL = 10
-# An init listening on /run/initctl, where libvirt-LXC writes its power-off
-# request (as sysvinit and systemd do); it stops on any byte.
-INITCTL_INIT = """#!/bin/sh
-/etc/init.d/rcS
-rm -f /run/initctl
-mkfifo /run/initctl
-exec 3<>/run/initctl
-head -c 1 <&3 >/dev/null &
-wait $!
-"""
-
 NOVA_CONF = """\
 [DEFAULT]
 compute_driver = lxc_contrail.LxcContrailDriver
@@ -328,7 +317,7 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
         # libvirt's power-off request through the FIFO; nova starts the
         # domain again.
         drv, instance, vif = self.soft_reboot(
-            'init on initctl', 'script', files={'sbin/init': INITCTL_INIT})
+            'init on initctl', 'initctl')
         self.assertEqual('/run/initctl', virt_privsep.initctl_fifo(
             self.container(drv, instance).init_pid))
 

@@ -71,18 +71,7 @@ INIT_LOG = 'init.log'
 # rcS of the images stand-in's busybox images: one line per boot.
 BOOT_LOG = 'var/log/boots'
 BOOT_RCS = '#!/bin/sh\necho boot >> /%s\n' % BOOT_LOG
-# An init like sysvinit and systemd: it listens on /run/initctl, where
-# libvirt-LXC writes its power-off request, and stops on it.
-SYSV_LIKE_INIT = """#!/bin/sh
-/etc/init.d/rcS
-rm -f /run/initctl
-mkfifo /run/initctl
-exec 3<>/run/initctl
-trap 'exit 0' TERM INT
-head -c 1 <&3 >/dev/null &
-wait $!
-"""
-# build_image(init=...): the images stand-in's inits, and this one.
+# build_image(init=...): an init that stops on libvirt's initctl request.
 INITCTL = 'initctl'
 
 
@@ -230,18 +219,14 @@ class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):
     def build_image(self, name, layout='gpt', fmt='raw', init=INITCTL):
         """A busybox image from the images stand-in, registered in Glance.
 
-        Every boot runs rcS, which logs it to BOOT_LOG. ``init``: INITCTL
-        (SYSV_LIKE_INIT, stops on libvirt's initctl request), or one of the
-        stand-in's: 'script' (no initctl FIFO, stops on SIGTERM), 'busybox'
-        (busybox init: no FIFO, reboots on SIGTERM), 'none' (no /sbin/init).
+        Every boot runs rcS, which logs it to BOOT_LOG. ``init``, one of the
+        stand-in's: INITCTL (stops on libvirt's initctl request), 'script'
+        (no initctl FIFO, stops on SIGTERM), 'busybox' (busybox init: no
+        FIFO, reboots on SIGTERM), 'none' (no /sbin/init).
         """
-        files = {'etc/init.d/rcS': BOOT_RCS}
-        if init == INITCTL:
-            init = 'script'
-            files['sbin/init'] = SYSV_LIKE_INIT
         path = images.build_image(
             self.image_path(name), layout=layout, fmt=fmt, init=init,
-            files=files)
+            files={'etc/init.d/rcS': BOOT_RCS})
         return self.create_image(path, disk_format=fmt, name=name)
 
     def image_path(self, name):
