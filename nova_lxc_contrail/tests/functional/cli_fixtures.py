@@ -17,8 +17,10 @@ from oslo_config import cfg
 from oslo_config import fixture as config_fixture
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+import testtools
 
 from nova_lxc_contrail.cmd import inventory
+from nova_lxc_contrail.standin import libvirtd
 from nova_lxc_contrail.tests import vif_fixtures
 from nova_lxc_contrail.vif import naming
 from nova_lxc_contrail.vif import plugin
@@ -40,6 +42,23 @@ DOMAIN_XML = """\
   </devices>
 </domain>
 """
+
+
+class LibvirtdTestCase(testtools.TestCase):
+    """Tests sharing a private libvirtd (lxc:///) for their whole class.
+
+    The command asks libvirt which domains use the ports and instance dirs.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.libvirtd = libvirtd.PrivateLibvirtd().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.libvirtd.stop()
+        super().tearDownClass()
 
 
 class HostFixture(fixtures.Fixture):

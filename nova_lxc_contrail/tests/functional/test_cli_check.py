@@ -6,23 +6,11 @@ device, tool, libvirt and agent checks pass here; the command exits
 non-zero exactly when a check fails.
 """
 
-import testtools
 
-from nova_lxc_contrail.standin import libvirtd
 from nova_lxc_contrail.tests.functional import cli_fixtures
 
 
-class TestCheckThisHost(testtools.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.libvirtd = libvirtd.PrivateLibvirtd().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.libvirtd.stop()
-        super().tearDownClass()
+class TestCheckThisHost(cli_fixtures.LibvirtdTestCase):
 
     def setUp(self):
         super().setUp()

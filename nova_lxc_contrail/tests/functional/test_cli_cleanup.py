@@ -10,13 +10,11 @@ import tempfile
 import libvirt
 from nova.virt.image import model as imgmodel
 from pyroute2 import IPRoute
-import testtools
 
 from nova_lxc_contrail.disk import api as disk_api
 from nova_lxc_contrail.disk import loop
 from nova_lxc_contrail.disk import privsep as disk_privsep
 from nova_lxc_contrail.standin import images
-from nova_lxc_contrail.standin import libvirtd
 from nova_lxc_contrail.tests.functional import cli_fixtures
 from nova_lxc_contrail.tests.functional import rootfs_base
 from nova_lxc_contrail.tests import host_state
@@ -28,17 +26,7 @@ LIVE_INSTANCE = '1c1c1c1c-1111-4222-8333-444444444444'
 DIR_INSTANCE = '2d2d2d2d-1111-4222-8333-444444444444'
 
 
-class TestCleanupPorts(testtools.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.libvirtd = libvirtd.PrivateLibvirtd().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.libvirtd.stop()
-        super().tearDownClass()
+class TestCleanupPorts(cli_fixtures.LibvirtdTestCase):
 
     def setUp(self):
         super().setUp()
@@ -134,13 +122,12 @@ class TestCleanupPorts(testtools.TestCase):
         self.assertTrue(cli_fixtures.exists(naming.bridge_name(port.id)))
 
 
-class TestCleanupRootfs(testtools.TestCase):
+class TestCleanupRootfs(cli_fixtures.LibvirtdTestCase):
     """Attachments of instance dirs nova deleted are released."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.libvirtd = libvirtd.PrivateLibvirtd().start()
         cls.images = tempfile.mkdtemp(prefix='nlc-cli-images-')
         try:
             cls.qcow2 = images.build_image(
@@ -152,7 +139,6 @@ class TestCleanupRootfs(testtools.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.libvirtd.stop()
         shutil.rmtree(cls.images)
         super().tearDownClass()
 

@@ -18,7 +18,6 @@ import testtools
 
 from nova_lxc_contrail.standin import agent as standin_agent
 from nova_lxc_contrail.standin import images
-from nova_lxc_contrail.standin import libvirtd
 from nova_lxc_contrail.tests.functional import cli_fixtures
 from nova_lxc_contrail.tests.functional import rootfs_base
 from nova_lxc_contrail.tests import vif_fixtures
@@ -27,17 +26,7 @@ from nova_lxc_contrail.vif import naming
 from nova_lxc_contrail.vif import plugin
 
 
-class TestPortsList(testtools.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.libvirtd = libvirtd.PrivateLibvirtd().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.libvirtd.stop()
-        super().tearDownClass()
+class TestPortsList(cli_fixtures.LibvirtdTestCase):
 
     def setUp(self):
         super().setUp()
@@ -178,18 +167,8 @@ RUNNING_XML = """\
 """
 
 
-class TestResyncRunningDomain(testtools.TestCase):
+class TestResyncRunningDomain(cli_fixtures.LibvirtdTestCase):
     """A running container whose bridge vanished gets it back, veth in."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.libvirtd = libvirtd.PrivateLibvirtd().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.libvirtd.stop()
-        super().tearDownClass()
 
     def setUp(self):
         super().setUp()
@@ -227,23 +206,12 @@ class TestResyncRunningDomain(testtools.TestCase):
         self.assertTrue(bridge['promiscuous'])
 
 
-class TestCommandsTakeNovaComputesPortLock(testtools.TestCase):
+class TestCommandsTakeNovaComputesPortLock(cli_fixtures.LibvirtdTestCase):
     """The commands wait while nova-compute holds a port's lock.
 
     ``ports resync`` and ``cleanup`` take ``plugin.port_lock``, shared
     across processes through [oslo_concurrency] lock_path.
     """
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        # cleanup acts only when libvirt says which domains use the ports.
-        cls.libvirtd = libvirtd.PrivateLibvirtd().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.libvirtd.stop()
-        super().tearDownClass()
 
     def setUp(self):
         super().setUp()
