@@ -71,20 +71,6 @@ def timed(call, *args, **kwargs):
     return time.perf_counter() - started
 
 
-def _children():
-    me = str(os.getpid())
-    found = set()
-    for pid in filter(str.isdigit, os.listdir('/proc')):
-        try:
-            with open('/proc/%s/stat' % pid) as f:
-                fields = f.read().rsplit(')', 1)[1].split()
-        except OSError:
-            continue
-        if fields[1] == me and fields[0] != 'Z':
-            found.add(int(pid))
-    return found
-
-
 def _run_standin(ports_dir, conn):
     from nova_lxc_contrail.standin import agent
     standin = agent.AgentStandin(ports_dir)
@@ -219,15 +205,16 @@ class Bench(object):
         from oslo_privsep import priv_context
 
         from nova_lxc_contrail import conf  # noqa: F401 - registers options
+        from nova_lxc_contrail.tests import host_state
         from nova_lxc_contrail.vif import privsep
         cfg.CONF([], default_config_files=[], default_config_dirs=[])
         cfg.CONF.set_override('agent_url', self.url, 'lxc_contrail')
         cfg.CONF.set_override('ports_dir', self.ports_dir, 'lxc_contrail')
-        before = _children()
+        before = set(host_state.live_children())
         privsep.vif_plug.start(priv_context.Method.FORK)
         # CPU time is counted in every process a plug involves.
         self.pids = [os.getpid(), self.standin.pid] + sorted(
-            _children() - before)
+            set(host_state.live_children()) - before)
         os_vif.initialize()
 
     def stop(self):

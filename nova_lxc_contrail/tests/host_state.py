@@ -59,3 +59,18 @@ def processes_naming(directory, program=None):
                 program):
             found.append(int(pid))
     return sorted(found)
+
+
+def live_children():
+    """pids of this process's live (not zombie) child processes."""
+    me = str(os.getpid())
+    found = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open('/proc/%s/stat' % pid) as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != 'Z':
+            found.append(int(pid))
+    return sorted(found)

@@ -175,24 +175,7 @@ class TestRootfsLoad(LoadTestCase):
             return {'files': sorted(os.listdir(directory)),
                     'loops': sorted(host_state.loops_below(directory)),
                     'exports': rootfs_base.qsd_processes(directory),
-                    'children': _children()}
+                    'children': host_state.live_children()}
 
         self.measure('rootfs setup/teardown (qcow2, FUSE export)',
                      ROOTFS_CYCLES, cycle, extra)
-
-
-def _children():
-    """Live (not zombie) child processes of this process."""
-    me = str(os.getpid())
-    found = []
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % pid) as f:
-                fields = f.read().rsplit(')', 1)[1].split()
-        except OSError:
-            continue
-        if fields[1] == me and fields[0] != 'Z':
-            found.append(int(pid))
-    return sorted(found)

@@ -112,7 +112,8 @@ def by_name(results):
     return {r.name: r for r in results}
 
 
-class TestKernelChecks(testtools.TestCase):
+class DescribedHostTestCase(testtools.TestCase):
+    """Checks run against a host described as a directory tree."""
 
     def setUp(self):
         super().setUp()
@@ -121,6 +122,9 @@ class TestKernelChecks(testtools.TestCase):
 
     def run_check(self, check_function):
         return by_name(check_function(self.host.view, self.conf))
+
+
+class TestKernelChecks(DescribedHostTestCase):
 
     def test_complete_host_passes(self):
         for fn in (check.check_namespaces, check.check_cgroups,
@@ -237,15 +241,7 @@ class TestKernelChecks(testtools.TestCase):
         self.assertIn('cannot tell', results['veth'].detail)
 
 
-class TestDeviceChecks(testtools.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.host = DescribedHost(self)
-        self.conf = load_conf(self)
-
-    def run_check(self, check_function):
-        return by_name(check_function(self.host.view, self.conf))
+class TestDeviceChecks(DescribedHostTestCase):
 
     def test_missing_tun_fails_with_mknod(self):
         result = self.run_check(check.check_tun)['/dev/net/tun']

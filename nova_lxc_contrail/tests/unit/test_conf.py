@@ -13,6 +13,18 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 
 
+def generate_sample_config():
+    """The sample config oslo-config-generator writes for this package."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, 'sample.conf')
+        subprocess.run(
+            [sys.executable, '-m', 'oslo_config.generator',
+             '--namespace', 'nova_lxc_contrail', '--output-file', out],
+            check=True, cwd=TOP)
+        with open(out) as f:
+            return f.read()
+
+
 class TestOptions(testtools.TestCase):
 
     def test_every_option_is_listed_for_the_generator_with_help(self):
@@ -47,14 +59,7 @@ class TestOptions(testtools.TestCase):
                           'ftp://x', group='lxc_contrail')
 
     def test_sample_config_generates(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, 'sample.conf')
-            subprocess.run(
-                [sys.executable, '-m', 'oslo_config.generator',
-                 '--namespace', 'nova_lxc_contrail', '--output-file', out],
-                check=True, cwd=TOP)
-            with open(out) as f:
-                sample = f.read()
+        sample = generate_sample_config()
         self.assertIn('[lxc_contrail]', sample)
         self.assertIn('#agent_url = http://localhost:9091', sample)
         self.assertIn('#vif_driver = '
