@@ -14,7 +14,13 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-stamp_of() { cat bindep.txt requirements.txt test-requirements.txt | sha1sum | cut -c1-12; }
+# As OpenStack deployments install: with the release's upper-constraints
+# (tools/constraints.sh says which file and the few pins it replaces).
+constraints=$venv.constraints.txt
+"$top/tools/constraints.sh" >"$constraints.new"
+mv "$constraints.new" "$constraints"
+
+stamp_of() { cat bindep.txt requirements.txt test-requirements.txt "$constraints" | sha1sum | cut -c1-12; }
 stamp="$venv/.bootstrap-$(stamp_of)${NOVA_LXC_CONTRAIL_PROFILES:+-${NOVA_LXC_CONTRAIL_PROFILES// /-}}"
 
 if [ ! -e "$stamp" ]; then
@@ -39,7 +45,8 @@ if [ ! -e "$stamp" ]; then
     # their own in private namespaces.
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip
-    "$venv/bin/pip" install -q -r requirements.txt -r test-requirements.txt
+    "$venv/bin/pip" install -q -c "$constraints" \
+        -r requirements.txt -r test-requirements.txt
     rm -f "$venv"/.bootstrap-*
     touch "$stamp"
 fi
