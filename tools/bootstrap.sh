@@ -2,7 +2,9 @@
 # Prepare this checkout on a Debian 12 host (as root): the system packages of
 # bindep.txt and a virtualenv in .venv with this package and its test
 # requirements. Idempotent and quick when nothing changed.
-# NOVA_LXC_CONTRAIL_PROFILES="benchmark" adds the benchmarks' baselines.
+# NOVA_LXC_CONTRAIL_PROFILES="benchmark" adds the benchmarks' baselines;
+# NOVA_LXC_CONTRAIL_VENV names another virtualenv and NOVA_LXC_CONTRAIL_UNPIN
+# the packages it takes at their newest release (tools/constraints.sh).
 set -o errexit -o nounset -o pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)

@@ -2,6 +2,8 @@
 # Print the constraints this project installs with: the OpenStack release's
 # upper-constraints (UPPER_CONSTRAINTS_FILE, by default the copy beside this
 # checkout), with the pins of tools/constraints-overrides.txt replaced.
+# Packages named in NOVA_LXC_CONTRAIL_UNPIN (space-separated) lose their pin,
+# so pip takes their newest release that requirements.txt allows.
 set -o errexit -o nounset -o pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,9 +14,10 @@ if [ ! -r "$upper" ]; then
     exit 1
 fi
 # Package names compare as pip compares them: case and -_. alike.
-awk '
+awk -v unpin="${NOVA_LXC_CONTRAIL_UNPIN:-}" '
     function key(line) { sub(/[=<>!~;# ].*/, "", line); gsub(/[-_.]+/, "-", line); return tolower(line) }
+    BEGIN { n = split(unpin, names, " "); for (i = 1; i <= n; i++) drop[key(names[i])] = 1 }
     FNR == NR { if ($0 !~ /^#/ && NF) over[key($1)] = $1; next }
-    { k = key($0); if (k in over) { print over[k]; delete over[k] } else print }
+    { k = key($0); if (k in drop) next; if (k in over) { print over[k]; delete over[k] } else print }
     END { for (k in over) print over[k] }
 ' "$top/tools/constraints-overrides.txt" "$upper"
