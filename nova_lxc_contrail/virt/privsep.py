@@ -8,14 +8,15 @@ Its own privsep context, with only what the work needs:
   under another uid: ``[libvirt] uid_maps``).
 """
 
-import errno
 import os
 import stat
+import threading
 
 from oslo_privsep import capabilities
 from oslo_privsep import priv_context
 from pyroute2 import IPRoute
 from pyroute2.netlink import exceptions as nl_exceptions
+from pyroute2 import netns
 
 container_net_pctxt = priv_context.PrivContext(
     'nova_lxc_contrail',
@@ -39,6 +40,40 @@ def _set_mtu(ipr, where, mtu, **match):
     ipr.link('set', index=found[0], mtu=mtu)
 
 
+def in_netns(ns_path, work):
+    """``work(ipr)`` with a netlink socket of the namespace at ``ns_path``.
+
+    setns() moves only the calling thread, so a thread of its own enters
+    the namespace and ends with the work: this daemon's other threads stay
+    where they are. (pyroute2 0.8 has no ``IPRoute(netns=path)``.)
+    """
+    outcome = {}
+
+    def run():
+        try:
+            try:
+                fd = os.open(ns_path, os.O_RDONLY)
+            except FileNotFoundError:
+                raise LinkNotFound('the namespace %s is gone (its process '
+                                   'ended)' % ns_path)
+            try:
+                # flags=0: enter the namespace, never create one.
+                netns.setns(fd, flags=0)
+            finally:
+                os.close(fd)
+            with IPRoute() as ipr:
+                outcome['result'] = work(ipr)
+        except BaseException as e:
+            outcome['error'] = e
+
+    thread = threading.Thread(target=run, name='netns ' + ns_path)
+    thread.start()
+    thread.join()
+    if 'error' in outcome:
+        raise outcome['error']
+    return outcome.get('result')
+
+
 @container_net_pctxt.entrypoint
 def set_veth_mtus(init_pid, links):
     """Give both ends of container veth pairs their MTU.
@@ -48,25 +83,28 @@ def set_veth_mtus(init_pid, links):
     :param links: (host end name, container end MAC, MTU) per veth pair.
     :raises LinkNotFound: naming the link that is missing.
     """
-    container_ns = '/proc/%d/ns/net' % init_pid
-    try:
-        # flags=0: open the namespace, never create one.
-        inside = IPRoute(netns=container_ns, flags=0)
-    except OSError as e:
-        if e.errno == errno.ENOENT:
-            raise LinkNotFound('container init %d is gone' % init_pid)
-        raise
-    with inside, IPRoute() as host:
+    where = 'container %d' % init_pid
+
+    def inside(ipr):
         for host_end, mac, mtu in links:
-            try:
-                # The host end first: a container MTU above its peer's
-                # would drop large frames on the way out.
-                _set_mtu(host, 'the host', mtu, ifname=host_end)
-                _set_mtu(inside, 'container %d' % init_pid, mtu,
-                         address=mac.lower())
-            except nl_exceptions.NetlinkError as e:
-                raise LinkNotFound('setting MTU %d on %s/%s failed: %s' % (
-                    mtu, host_end, mac, e))
+            _set_mtu_or_say(ipr, where, host_end, mac, mtu,
+                            address=mac.lower())
+
+    with IPRoute() as host:
+        # The host ends first: a container MTU above its peer's would drop
+        # large frames on the way out.
+        for host_end, mac, mtu in links:
+            _set_mtu_or_say(host, 'the host', host_end, mac, mtu,
+                            ifname=host_end)
+    in_netns('/proc/%d/ns/net' % init_pid, inside)
+
+
+def _set_mtu_or_say(ipr, where, host_end, mac, mtu, **match):
+    try:
+        _set_mtu(ipr, where, mtu, **match)
+    except nl_exceptions.NetlinkError as e:
+        raise LinkNotFound('setting MTU %d on %s/%s failed: %s' % (
+            mtu, host_end, mac, e))
 
 
 # Where an init listens for runlevel requests: libvirt-LXC's list.

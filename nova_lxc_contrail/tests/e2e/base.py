@@ -62,8 +62,8 @@ def port_links(port_id):
 
 
 def link_mtu(ifname=None, netns=None, address=None):
-    kwargs = {'netns': netns, 'flags': 0} if netns else {}
-    with IPRoute(**kwargs) as ipr:
+    """MTU, name and MAC of a link here or in the namespace at ``netns``."""
+    def lookup(ipr):
         match = {'ifname': ifname} if ifname else {'address': address}
         index = ipr.link_lookup(**match)
         if not index:
@@ -71,6 +71,11 @@ def link_mtu(ifname=None, netns=None, address=None):
         link = ipr.link('get', index=index[0])[0]
         return {'mtu': link.get('mtu'), 'ifname': link.get('ifname'),
                 'address': link.get('address')}
+
+    if netns:
+        return virt_privsep.in_netns(netns, lookup)
+    with IPRoute() as ipr:
+        return lookup(ipr)
 
 
 class LibvirtLxcTestCase(testtools.TestCase):

@@ -16,6 +16,7 @@ SIGKILL: no cleanup handler, finally block or atexit runs. A run that does
 not reach ``kill_at`` prints {"steps": total} and exits 0.
 """
 
+import inspect
 import json
 import os
 import signal
@@ -42,14 +43,27 @@ def _wrap(owner, attribute, label, mutating=None):
     setattr(owner, attribute, wrapper)
 
 
-def _wrap_async(owner, attribute, label, mutating):
+def _wrap_link(owner, attribute, label, mutating):
+    """A step before each mutating netlink link request.
+
+    pyroute2 0.9's RTNL_API.link is a coroutine (its sync API awaits it),
+    0.8's a plain method.
+    """
     original = getattr(owner, attribute)
 
-    async def wrapper(self, *args, **kwargs):
+    def announce(args, kwargs):
         if mutating(args, kwargs):
             _step('%s %s %s' % (label, args[:1], kwargs.get('ifname') or
                                 kwargs.get('index') or kwargs.get('group')))
-        return await original(self, *args, **kwargs)
+
+    if inspect.iscoroutinefunction(original):
+        async def wrapper(self, *args, **kwargs):
+            announce(args, kwargs)
+            return await original(self, *args, **kwargs)
+    else:
+        def wrapper(self, *args, **kwargs):
+            announce(args, kwargs)
+            return original(self, *args, **kwargs)
     setattr(owner, attribute, wrapper)
 
 
@@ -72,8 +86,8 @@ def hook_vif():
     from nova_lxc_contrail.vif import agent
     from nova_lxc_contrail.vif import linux_net
 
-    _wrap_async(linux.RTNL_API, 'link', 'netlink link',
-                lambda args, kwargs: not _is_lookup(args[0]))
+    _wrap_link(linux.RTNL_API, 'link', 'netlink link',
+               lambda args, kwargs: not _is_lookup(args[0]))
     _wrap(linux_net, '_open_tap', 'tap create (TUNSETIFF)')
     _wrap(linux_net, '_persist_tap', 'tap persist (TUNSETPERSIST)')
     _wrap(agent.PortFiles, 'write', 'port file write')

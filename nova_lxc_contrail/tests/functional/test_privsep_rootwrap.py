@@ -97,12 +97,19 @@ class TestDaemonsStartThroughRootwrap(testtools.TestCase):
 
 
 def helpers_of(pypath):
-    """Pids of privsep-helper processes serving ``pypath``."""
+    """Pids of this worker's privsep-helper processes serving ``pypath``.
+
+    Only those in this worker's network namespace: other test runs on the
+    host start daemons of the same contexts.
+    """
     found = []
+    own_netns = os.readlink('/proc/self/ns/net')
     for pid in filter(str.isdigit, os.listdir('/proc')):
         try:
             with open('/proc/%s/cmdline' % pid, 'rb') as f:
                 argv = f.read().decode(errors='replace').split('\0')
+            if os.readlink('/proc/%s/ns/net' % pid) != own_netns:
+                continue
         except OSError:
             continue
         if any(a.endswith('privsep-helper') for a in argv[:2]) and \
