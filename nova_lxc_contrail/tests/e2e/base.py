@@ -9,8 +9,10 @@ capabilities its context declares. Workers run through
 """
 
 import contextlib
+import json
 import os
 import shutil
+import subprocess
 import tempfile
 
 import nova.conf
@@ -62,8 +64,18 @@ def port_links(port_id):
 
 
 def link_mtu(ifname=None, netns=None, address=None):
-    kwargs = {'netns': netns, 'flags': 0} if netns else {}
-    with IPRoute(**kwargs) as ipr:
+    if netns:
+        # pyroute2 0.8 (the pinned one) opens no socket in another netns.
+        links = json.loads(subprocess.run(
+            ['nsenter', '--net=' + netns, 'ip', '-j', 'link', 'show'],
+            check=True, capture_output=True, text=True).stdout)
+        for link in links:
+            if (link['ifname'] == ifname if ifname else
+                    link.get('address') == address):
+                return {'mtu': link['mtu'], 'ifname': link['ifname'],
+                        'address': link.get('address')}
+        return None
+    with IPRoute() as ipr:
         match = {'ifname': ifname} if ifname else {'address': address}
         index = ipr.link_lookup(**match)
         if not index:
