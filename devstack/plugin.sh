@@ -481,9 +481,63 @@ function _nlc_link_shim {
     _nlc_say "linked $link -> $shim"
 }
 
+# A program of this package in DevStack's environment, or nothing.
+function _nlc_program {
+    local program=${DEVSTACK_VENV:-}/bin/$1
+    if [[ ${GLOBAL_VENV:-False} != True || ! -x $program ]]; then
+        program=$(command -v "$1" || true)
+    fi
+    echo "$program"
+}
+
+# libvirt-LXC ignores <mtu>: this package's hook program gives both ends of
+# each veth the network MTU as libvirt starts a container, before its init
+# runs, reboots from inside included (nova_lxc_contrail/virt/libvirt_hook.py).
+# libvirt runs the executables of hooks/lxc.d/, and reads which drivers have
+# hooks when it starts and on SIGHUP: link the entry, then reload libvirtd.
+function _nlc_install_libvirt_hook {
+    local dir=$NOVA_LXC_CONTRAIL_LIBVIRT_HOOKS_DIR/lxc.d
+    local entry program
+    entry=$dir/nova-lxc-contrail
+    program=$(_nlc_program nova-lxc-contrail-libvirt-hook)
+    if [[ -z $program ]]; then
+        die $LINENO "nova-lxc-contrail-libvirt-hook is not installed (it" \
+            "comes with the package's console scripts): containers would" \
+            "start with MTU 1500, not the network MTU"
+    fi
+    _NLC_MADE_NOW=()
+    _nlc_make_dir "$dir"
+    if [[ -L $entry && $(readlink "$entry") == "$program" ]]; then
+        _nlc_record link "$entry" "$program"
+    elif [[ -e $entry || -L $entry ]]; then
+        _nlc_say "WARNING: $entry exists and was not made by this plugin:" \
+            "keeping it ('nova-lxc-contrail check' says what it runs)"
+    else
+        sudo ln -s "$program" "$entry"
+        _nlc_record link "$entry" "$program"
+        _nlc_say "linked $entry -> $program"
+    fi
+    _nlc_reload_libvirt
+}
+
+function _nlc_reload_libvirt {
+    local unit systemctl
+    # sudo's secure_path would not find an operator's own systemctl.
+    systemctl=$(command -v systemctl || true)
+    for unit in virtlxcd libvirtd; do
+        if [[ -n $systemctl ]] && "$systemctl" is-active --quiet "$unit"; then
+            sudo "$systemctl" reload "$unit"
+            _nlc_say "reloaded $unit: it runs the lxc hook from now on"
+            return 0
+        fi
+    done
+    _nlc_say "libvirtd is not running: it reads the lxc hook when it starts"
+}
+
 function nova_lxc_contrail_install {
     setup_develop "$NOVA_LXC_CONTRAIL_DIR"
     _nlc_link_shim
+    _nlc_install_libvirt_hook
 }
 
 
@@ -727,8 +781,8 @@ if is_service_enabled nova-lxc-contrail; then
         esac
     elif [[ $1 == unstack ]]; then
         # The plugin runs no service of its own; its device nodes, the
-        # ports dir, the shim link and the rootwrap filters stay for the
-        # next stack.sh (clean removes them).
+        # ports dir, the shim link, the libvirt hook and the rootwrap
+        # filters stay for the next stack.sh (clean removes them).
         :
     elif [[ $1 == clean ]]; then
         nova_lxc_contrail_clean_ports

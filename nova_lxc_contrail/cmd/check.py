@@ -21,6 +21,7 @@ from oslo_log import log as logging
 from nova_lxc_contrail.cmd import hostview
 from nova_lxc_contrail.cmd import libvirt_ro
 from nova_lxc_contrail.cmd import output
+from nova_lxc_contrail.virt import libvirt_hook
 
 LOG = logging.getLogger(__name__)
 
@@ -373,6 +374,32 @@ def check_libvirt_connection(host, conf):
                 '%s (libvirt %s)' % (uri, version))]
 
 
+def check_libvirt_hook(host, conf):
+    """lxc.d holds this installation's hook, which sets the network MTU."""
+    entry = libvirt_hook.ENTRY
+    program = libvirt_hook.installed_program()
+    name = 'libvirt lxc hook'
+    remedy = ('ln -sfn %s %s, then systemctl reload libvirtd (or virtlxcd):'
+              ' libvirt reads which drivers have hooks at start and on '
+              'SIGHUP' % (program, entry))
+    path = host.path(entry)
+    if not os.path.lexists(path):
+        return [Result('libvirt', name, FAIL,
+                       'no %s: containers start with MTU 1500 on their '
+                       'vRouter interfaces, not the network MTU' % entry,
+                       remedy)]
+    target = os.path.realpath(path)
+    if not (os.path.isfile(target) and os.access(target, os.X_OK)):
+        return [Result('libvirt', name, FAIL,
+                       '%s -> %s is not an executable program: libvirt '
+                       'does not run it' % (entry, target), remedy)]
+    if target != os.path.realpath(host.path(program)):
+        return [Result('libvirt', name, WARN,
+                       '%s runs %s, not this installation\'s %s' % (
+                           entry, target, program), remedy)]
+    return [_ok('libvirt', name, '%s -> %s' % (entry, program))]
+
+
 # --- vRouter agent and ports dir --------------------------------------------
 
 def _writable_by(st, user):
@@ -522,7 +549,7 @@ CHECKS = (
     check_kernel_features,
     check_tun, check_loop, check_qcow2_attach,
     check_qemu_img, check_libvirt_driver, check_libvirt_connection,
-    check_ports_dir, check_agent,
+    check_libvirt_hook, check_ports_dir, check_agent,
     check_compute_driver, check_virt_type, check_vif_driver,
     check_os_vif_plugin, check_images_type,
 )
@@ -534,6 +561,7 @@ CHECK_GROUPS = {
     check_tun: 'devices', check_loop: 'devices',
     check_qcow2_attach: 'devices', check_qemu_img: 'tools',
     check_libvirt_driver: 'libvirt', check_libvirt_connection: 'libvirt',
+    check_libvirt_hook: 'libvirt',
     check_ports_dir: 'agent', check_agent: 'agent',
     check_compute_driver: 'nova', check_virt_type: 'nova',
     check_vif_driver: 'nova', check_os_vif_plugin: 'nova',

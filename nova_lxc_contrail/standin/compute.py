@@ -4,8 +4,9 @@ The demo and the end-to-end tests boot containers the way the
 LxcContrailDriver does, one visible step at a time: plug the ports (the
 configured VIF driver), mount the root filesystem (``disk.api``), start a
 libvirt domain whose XML comes from nova's own config classes and the VIF
-driver's ``get_config``, give the interfaces their MTU (``container_mtu``),
-and undo it all. Each step is a method, so a caller can time or check it.
+driver's ``get_config`` (this package's libvirt hook gives the interfaces
+their MTU as libvirt starts the container), and undo it all. Each step is
+a method, so a caller can time or check it.
 
 Inside the running container (``init_pid``) files are read through
 ``/proc/<pid>/root`` and commands run with util-linux ``nsenter``.
@@ -20,7 +21,6 @@ from nova.network import model as network_model
 from nova import objects
 from nova.virt.image import model as imgmodel
 from nova.virt.libvirt import config as vconfig
-from nova.virt.libvirt import guest as libvirt_guest
 
 from nova_lxc_contrail.disk import api as disk_api
 from nova_lxc_contrail.virt import container_mtu
@@ -123,10 +123,6 @@ class LxcGuest(object):
         self.domain = self.conn.createXML(self.guest_config().to_xml(), 0)
         return self.domain
 
-    def set_mtu(self):
-        container_mtu.apply(libvirt_guest.Guest(self.domain),
-                            self.network_info)
-
     def unmount_host_view(self):
         """What nova does once the container runs: the host's view goes."""
         disk_api.clean_lxc_namespace(self.rootfs)
@@ -136,7 +132,6 @@ class LxcGuest(object):
         return _timed([('plug the ports', self.plug),
                        ('mount the root filesystem', self.mount_rootfs),
                        ('start the domain', self.start_domain),
-                       ('set the network MTU', self.set_mtu),
                        ('unmount the host view', self.unmount_host_view)])
 
     # --- stop and remove ----------------------------------------------------

@@ -32,7 +32,10 @@ MBR_EXTENDED = '5'
 # under xfstests; tiny test filesystems are exactly that use.
 _XFS_ENV = {'TEST_DIR': '1', 'TEST_DEV': '1', 'QA_CHECK_FS': '1'}
 
-INITS = ('busybox', 'relative', 'script', 'initctl', 'debian', 'none')
+INITS = ('busybox', 'relative', 'script', 'initctl', 'debian', 'busybox-mtu',
+         'none')
+# Where the 'busybox-mtu' init records eth0's MTU, one line per boot.
+BOOT_MTUS = '/var/log/boot-mtus'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +77,9 @@ def busybox_tree(root, init='busybox', files=None, symlinks=None):
         /etc/inittab), relative (/sbin/init -> ../bin/busybox), script
         (/sbin/init is a shell script that runs /etc/init.d/rcS and stays
         up), debian (/sbin/init -> /lib/systemd/systemd, a script that
-        execs busybox init) or none (no /sbin/init)
+        execs busybox init), busybox-mtu (/sbin/init is a script whose
+        first instruction appends eth0's MTU to ``BOOT_MTUS``, then it execs
+        busybox init) or none (no /sbin/init)
     :param files: {path inside rootfs: text} written after, mode 0755 when
         the text starts with '#!'
     :param symlinks: {path inside rootfs: target} created after
@@ -125,6 +130,13 @@ def busybox_tree(root, init='busybox', files=None, symlinks=None):
                              '/etc/init.d/rcS\n'
                              'head -c 1 <&3 >/dev/null &\n'
                              'wait $!\n')
+    elif init == 'busybox-mtu':
+        # What the network looks like to an init's first instruction.
+        base['sbin/init'] = ('#!/bin/sh\n'
+                             'cat /sys/class/net/eth0/mtu >> %s\n'
+                             'exec /lib/init/init\n' % BOOT_MTUS)
+        os.makedirs(os.path.join(root, 'lib/init'), exist_ok=True)
+        os.symlink('/bin/busybox', os.path.join(root, 'lib/init/init'))
     elif init == 'debian':
         os.makedirs(os.path.join(root, 'lib/systemd'), exist_ok=True)
         os.symlink('/lib/systemd/systemd', init_path)

@@ -11,6 +11,11 @@ private network namespace:
 - the cgroup v1 hierarchies mounted again below it, without the cgroup2
   ``unified`` one (libvirt's LXC controller fails when it is present).
 All of it is undone by ``stop()``, in reverse order.
+
+As on a real host, this package's libvirt hook is installed
+(``/etc/libvirt/hooks/lxc.d/`` links to the hook program of the running
+installation) before libvirtd starts, so every container starts with its
+network MTU (``virt/libvirt_hook.py``).
 """
 
 import glob
@@ -25,6 +30,7 @@ import time
 from oslo_log import log as logging
 
 from nova_lxc_contrail.standin import namespaces
+from nova_lxc_contrail.virt import libvirt_hook
 
 LOG = logging.getLogger(__name__)
 
@@ -84,6 +90,7 @@ class PrivateLibvirtd(object):
             conf.write(LIBVIRTD_CONF.format(log=self.log_path))
         for name in ('lxc.conf', 'libvirt.conf'):
             open(os.path.join('/etc/libvirt', name), 'w').close()
+        install_hook()
 
     def _remove_machine_cgroups(self):
         # libvirt creates a 'machine' partition in every hierarchy and leaves
@@ -176,6 +183,17 @@ class PrivateLibvirtd(object):
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def install_hook(entry=libvirt_hook.ENTRY):
+    """Link libvirt's lxc.d entry to this installation's hook program."""
+    program = libvirt_hook.installed_program()
+    if not os.access(program, os.X_OK):
+        raise RuntimeError('%s is not an executable: install this package '
+                           '(tools/bootstrap.sh) for the libvirt hook' %
+                           program)
+    os.makedirs(os.path.dirname(entry), exist_ok=True)
+    os.symlink(program, entry)
 
 
 def _cgroup_v1_controllers():

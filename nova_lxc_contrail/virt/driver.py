@@ -12,8 +12,10 @@ nova's ``LibvirtDriver`` with these changes, each as small as nova allows:
   Unlike nova, the host's view of the rootfs stays mounted while the domain
   exists, so libvirt can start the container again by itself (soft reboot,
   a reboot from inside);
-- after a container starts (spawn, hard reboot, soft reboot), its vRouter
-  interfaces get the network MTU, which libvirt-LXC ignores;
+- nothing runs after a container started: libvirt-LXC ignores ``<mtu>``,
+  and this package's libvirt hook (``virt/libvirt_hook.py``) gives both
+  veth ends the network MTU before the container's init runs, at every
+  start, a reboot from inside the container included;
 - a hard reboot (nova's power on and host boot resume are hard reboots)
   keeps the ports plugged: the per-port bridge and its vRouter agent
   registration survive reboots, stop and start;
@@ -43,7 +45,6 @@ from oslo_utils import importutils
 from nova_lxc_contrail import conf
 from nova_lxc_contrail.disk import api as disk_api
 from nova_lxc_contrail import exception
-from nova_lxc_contrail.virt import container_mtu
 from nova_lxc_contrail.virt import guest as lxc_guest
 
 LOG = logging.getLogger(__name__)
@@ -157,42 +158,6 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         LOG.debug('Tearing down the container rootfs at %s (device %s)',
                   rootfs_dir, rootfs_dev, instance=instance)
         disk_api.teardown_container(rootfs_dir, rootfs_dev)
-
-    # --- network MTU ---------------------------------------------------------
-
-    def _create_guest_with_network(self, context, xml, instance,
-                                   network_info, block_device_info,
-                                   power_on=True, **kwargs):
-        guest = super()._create_guest_with_network(
-            context, xml, instance, network_info, block_device_info,
-            power_on=power_on, **kwargs)
-        if power_on:
-            try:
-                # The returned Guest keeps the id its domain had when it was
-                # defined (-1): libvirt does not refresh it on start.
-                container_mtu.apply(self._host.get_guest(instance),
-                                    network_info)
-            except Exception:
-                with excutils.save_and_reraise_exception():
-                    LOG.error('Could not give the container its network '
-                              'MTU; stopping it', instance=instance)
-                    self._destroy(instance)
-        return guest
-
-    def _soft_reboot(self, instance):
-        if not super()._soft_reboot(instance):
-            return False
-        # libvirt started the container again (nova's relaunch, or its own
-        # restart after init rebooted), not _create_guest_with_network.
-        try:
-            container_mtu.apply(self._host.get_guest(instance),
-                                instance.get_network_info())
-        except Exception:
-            LOG.warning('Could not give the soft rebooted container its '
-                        'network MTU; falling back to a hard reboot',
-                        exc_info=True, instance=instance)
-            return False
-        return True
 
     # --- reboot, stop and start keep the ports ------------------------------
 

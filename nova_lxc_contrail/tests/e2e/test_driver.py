@@ -332,13 +332,35 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
         # again by itself, from the rootfs the driver kept mounted.
         self.soft_reboot('busybox init', 'busybox')
 
+    def boot_mtus(self, drv, instance, boots):
+        """eth0's MTU as the init's first instruction saw it, per boot."""
+        container = self.container(drv, instance)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with open(container.path(images.BOOT_MTUS)) as f:
+                    mtus = f.read().split()
+            except FileNotFoundError:
+                mtus = []
+            if len(mtus) >= boots or time.monotonic() > deadline:
+                return mtus
+            time.sleep(0.02)
+
+    def test_init_sees_the_mtu_from_its_first_instruction(self):
+        drv = self.load_driver()
+        instance, vif = self.spawn(drv, init='busybox-mtu')
+        self.assertEqual([str(MTU)], self.boot_mtus(drv, instance, 1))
+
     def test_reboot_from_inside_the_container(self):
         drv = self.load_driver()
-        instance, vif = self.spawn(drv)
+        instance, vif = self.spawn(drv, init='busybox-mtu')
         rootfs = self.rootfs_state()
         kept = self.port_kept(vif)
         domain_id = drv._host.get_guest(instance).id
+        self.assertEqual([str(MTU)], self.boot_mtus(drv, instance, 1))
 
+        # libvirt deletes the veth pair and starts the container again by
+        # itself, with new veths: nova's driver is not involved.
         self.container(drv, instance).run('reboot')
         deadline = time.monotonic() + 30
         while drv._host.get_guest(instance).id in (domain_id, -1):
@@ -348,6 +370,10 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
         self.assertEqual('init', self.container(drv, instance)
                          .wait_for_exec())
         self.assertEqual(power_state.RUNNING, drv.get_info(instance).state)
+        self.assertEqual([str(MTU)] * 2, self.boot_mtus(drv, instance, 2))
+        self.assertEqual(MTU, base.link_mtu(naming.veth_name(vif['id']))[
+            'mtu'])
+        self.assertContainerPingsGateway(drv, instance, vif)
         self.assertOneRootfs(rootfs)
         self.assertPortKept(vif, kept)
 

@@ -119,7 +119,6 @@ class TestContainerOnVrouterPort(base.LibvirtLxcTestCase):
 
         guest.mount_rootfs()
         guest.start_domain()
-        guest.set_mtu()
         guest.unmount_host_view()
         after = base.port_links(vif['id'])
         self.assertIn(naming.veth_name(vif['id']), after)

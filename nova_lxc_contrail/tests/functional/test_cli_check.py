@@ -22,7 +22,8 @@ class TestCheckThisHost(cli_fixtures.LibvirtdTestCase):
         for name in ('namespaces', 'cgroup controllers', 'veth', 'bridge',
                      'tun/tap', '/dev/net/tun', 'loop devices',
                      'qcow2 attach', 'qemu-img', 'libvirt LXC driver',
-                     'libvirt connection', 'vRouter agent'):
+                     'libvirt connection', 'libvirt lxc hook',
+                     'vRouter agent'):
             self.assertEqual('pass', statuses[name], report)
         # The private libvirtd sees no cgroup2 mount.
         self.assertIn(statuses['cgroup layout'], ('pass',))

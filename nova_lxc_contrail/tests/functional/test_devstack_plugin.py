@@ -248,6 +248,25 @@ class TestFullCycle(testtools.TestCase):
         self.assertEqual({'./nova-src/nova/virt/lxc_contrail l 777 ' + SHIM},
                          nova_after - nova_before)
 
+        # install: the libvirt hook linked into lxc.d (the tree's own
+        # hooks dir), to the program in DevStack's venv, and libvirtd
+        # reloaded so that it runs it.
+        hooks = os.path.join(tree.work, 'etc', 'libvirt', 'hooks')
+        entry = os.path.join(hooks, 'lxc.d', 'nova-lxc-contrail')
+        program = os.path.join(tree.venv, 'bin',
+                               'nova-lxc-contrail-libvirt-hook')
+        self.assertIn('./etc/libvirt/hooks/lxc.d/nova-lxc-contrail l 777 ' +
+                      program, tree.read('install', 'tree').splitlines())
+        self.assertEqual(
+            ['dir ' + os.path.join(tree.work, 'etc', 'libvirt'),
+             'dir ' + hooks, 'dir ' + os.path.dirname(entry),
+             'link %s %s' % (entry, program)],
+            [line for line in tree.read('install', 'created').splitlines()
+             if '/etc/libvirt' in line])
+        self.assertEqual(2, calls.count('systemctl reload libvirtd'))
+        self.assertIn('nova-lxc-contrail: reloaded libvirtd: it runs the '
+                      'lxc hook from now on', output)
+
         # post-config: after configure_neutron_nova (async), our settings.
         conf = _ini(tree.read('post-config', 'nova.conf'))
         self.assertEqual('password', conf['neutron']['auth_type'])
@@ -349,6 +368,11 @@ class TestFullCycle(testtools.TestCase):
         self.assertFalse(os.path.lexists(installed))
         self.assertIn('./etc/nova/rootwrap.d/compute.filters f 644 ',
                       clean['tree'].splitlines())
+        # unstack keeps the hook too; clean removes it, and its dirs.
+        self.assertIn('./etc/libvirt/hooks/lxc.d/nova-lxc-contrail l 777 ' +
+                      program, tree.read('unstack', 'tree').splitlines())
+        self.assertFalse(os.path.lexists(os.path.join(tree.work, 'etc',
+                                                      'libvirt')))
 
     def test_errexit(self):
         self._check_cycle(*self._run_cycle(nounset=False))

@@ -17,6 +17,7 @@ import testtools
 from nova_lxc_contrail.cmd import check
 from nova_lxc_contrail.cmd import cli
 from nova_lxc_contrail.cmd import hostview
+from nova_lxc_contrail.virt import libvirt_hook
 
 V1_MOUNTS = """\
 sysfs /sys sysfs rw 0 0
@@ -303,6 +304,60 @@ class TestDeviceChecks(DescribedHostTestCase):
         result = self.run_check(
             check.check_libvirt_driver)['libvirt LXC driver']
         self.assertEqual(check.PASS, result.status)
+
+
+class TestLibvirtHookCheck(DescribedHostTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.program = libvirt_hook.installed_program()
+        self.host.write(self.program, '#!/bin/sh\n')
+        os.chmod(self.host.path(self.program), 0o755)
+
+    def result(self):
+        return self.run_check(check.check_libvirt_hook)['libvirt lxc hook']
+
+    def assertRemedy(self, result):
+        self.assertEqual(
+            'ln -sfn %s %s, then systemctl reload libvirtd (or virtlxcd): '
+            'libvirt reads which drivers have hooks at start and on SIGHUP'
+            % (self.program, libvirt_hook.ENTRY), result.remedy)
+
+    def test_missing_entry_fails_with_the_link_to_make(self):
+        result = self.result()
+        self.assertEqual(check.FAIL, result.status)
+        self.assertIn('no /etc/libvirt/hooks/lxc.d/nova-lxc-contrail: '
+                      'containers start with MTU 1500', result.detail)
+        self.assertRemedy(result)
+
+    def test_entry_linking_to_this_installation_passes(self):
+        self.host.link(libvirt_hook.ENTRY, self.host.path(self.program))
+        result = self.result()
+        self.assertEqual(check.PASS, result.status, result)
+        self.assertEqual('%s -> %s' % (libvirt_hook.ENTRY, self.program),
+                         result.detail)
+
+    def test_dangling_or_not_executable_entry_fails(self):
+        self.host.link(libvirt_hook.ENTRY, self.host.path('/gone'))
+        result = self.result()
+        self.assertEqual(check.FAIL, result.status)
+        self.assertIn('is not an executable program: libvirt does not run '
+                      'it', result.detail)
+        self.assertRemedy(result)
+        self.host.remove(libvirt_hook.ENTRY)
+        self.host.write(libvirt_hook.ENTRY, '#!/bin/sh\n')
+        self.assertEqual(check.FAIL, self.result().status)
+
+    def test_another_program_warns(self):
+        self.host.tool('other-hook')
+        self.host.link(libvirt_hook.ENTRY,
+                       self.host.path('/usr/bin/other-hook'))
+        result = self.result()
+        self.assertEqual(check.WARN, result.status)
+        self.assertIn("runs %s, not this installation's %s" % (
+            self.host.path('/usr/bin/other-hook'), self.program),
+            result.detail)
+        self.assertRemedy(result)
 
 
 class TestNovaConfChecks(testtools.TestCase):

@@ -212,42 +212,6 @@ class TestNetworkGlue(DriverTestCase):
         self.instance = self.make_instance()
         self.network_info = network_model.NetworkInfo([vrouter_vif()])
 
-    def test_mtu_is_set_once_the_guest_runs(self):
-        guest = mock.sentinel.guest
-        self.useFixture(fixtures.MockPatchObject(
-            libvirt_driver.LibvirtDriver, '_create_guest_with_network',
-            return_value=guest))
-        # The running domain, looked up again: the Guest nova returns keeps
-        # the id the domain had before it started.
-        running = mock.sentinel.running
-        get_guest = self.useFixture(fixtures.MockPatchObject(
-            self.drv._host, 'get_guest', return_value=running)).mock
-        apply = self.useFixture(fixtures.MockPatchObject(
-            container_mtu, 'apply')).mock
-        self.assertIs(guest, self.drv._create_guest_with_network(
-            None, '<domain/>', self.instance, self.network_info, None))
-        get_guest.assert_called_once_with(self.instance)
-        apply.assert_called_once_with(running, self.network_info)
-        apply.reset_mock()
-        self.drv._create_guest_with_network(
-            None, '<domain/>', self.instance, self.network_info, None,
-            power_on=False)
-        apply.assert_not_called()
-
-    def test_mtu_failure_stops_the_guest_and_fails(self):
-        self.useFixture(fixtures.MockPatchObject(
-            libvirt_driver.LibvirtDriver, '_create_guest_with_network'))
-        self.useFixture(fixtures.MockPatchObject(self.drv._host, 'get_guest'))
-        self.useFixture(fixtures.MockPatchObject(
-            container_mtu, 'apply',
-            side_effect=exception.NovaLxcContrailError(reason='no eth0')))
-        destroy = self.useFixture(fixtures.MockPatchObject(
-            self.drv, '_destroy')).mock
-        self.assertRaises(exception.NovaLxcContrailError,
-                          self.drv._create_guest_with_network, None, '',
-                          self.instance, self.network_info, None)
-        destroy.assert_called_once_with(self.instance)
-
     def test_hard_reboot_keeps_the_ports_plugged(self):
         unplug = self.useFixture(fixtures.MockPatchObject(
             self.drv.vif_driver, 'unplug')).mock
@@ -273,42 +237,6 @@ class TestNetworkGlue(DriverTestCase):
         # Everywhere else (delete) the ports are unplugged.
         self.drv._unplug_vifs(self.instance, self.network_info, True)
         unplug.assert_called_once_with(self.instance, self.network_info[0])
-
-
-class TestSoftReboot(DriverTestCase):
-    """After nova's soft reboot, the MTU again; failing it, a hard reboot."""
-
-    def setUp(self):
-        super().setUp()
-        self.drv = self.make_driver()
-        self.instance = self.make_instance()
-        self.instance.info_cache = objects.InstanceInfoCache(
-            network_info=network_model.NetworkInfo([vrouter_vif()]))
-        self.nova_soft_reboot = self.useFixture(fixtures.MockPatchObject(
-            libvirt_driver.LibvirtDriver, '_soft_reboot',
-            return_value=True)).mock
-        self.running = mock.sentinel.running
-        self.get_guest = self.useFixture(fixtures.MockPatchObject(
-            self.drv._host, 'get_guest', return_value=self.running)).mock
-        self.apply = self.useFixture(fixtures.MockPatchObject(
-            container_mtu, 'apply')).mock
-
-    def test_mtu_is_set_once_the_container_runs_again(self):
-        self.assertTrue(self.drv._soft_reboot(self.instance))
-        self.nova_soft_reboot.assert_called_once_with(self.instance)
-        self.get_guest.assert_called_once_with(self.instance)
-        self.apply.assert_called_once_with(
-            self.running, self.instance.info_cache.network_info)
-
-    def test_failed_soft_reboot_sets_no_mtu(self):
-        self.nova_soft_reboot.return_value = False
-        self.assertFalse(self.drv._soft_reboot(self.instance))
-        self.apply.assert_not_called()
-
-    def test_mtu_failure_makes_nova_reboot_hard(self):
-        self.apply.side_effect = exception.NovaLxcContrailError(
-            reason='no eth0')
-        self.assertFalse(self.drv._soft_reboot(self.instance))
 
 
 class TestLxcGuestShutdown(testtools.TestCase):

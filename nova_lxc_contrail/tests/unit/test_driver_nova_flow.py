@@ -54,8 +54,10 @@ REVIEWED = {
         'gone (which unmounts the host view the driver keeps)'),
     '_create_guest_with_network': (
         '40a9555e170cf72d',
-        'LxcContrailDriver._create_guest_with_network sets the MTU after it '
-        'returns a running guest; check its arguments and return value'),
+        'LxcContrailDriver._hard_reboot relies on it plugging the ports '
+        'again (plugging converges on the devices kept); nothing of the '
+        'driver runs after the domain started: the MTU comes from the '
+        'libvirt hook (virt/libvirt_hook.py)'),
     'power_on': (
         '14bcc7dd1abe4dc8',
         'it must power on through _hard_reboot, which keeps the ports '
@@ -74,8 +76,8 @@ REVIEWED = {
         'LxcContrailDriver._unplug_vifs skips it during a hard reboot'),
     '_soft_reboot': (
         '014757f809ef5810',
-        'LxcContrailDriver._soft_reboot sets the MTU when it returns True; '
-        'it relies on guest.shutdown (LxcGuest), on guest.launch starting '
+        'the driver relies on it calling guest.shutdown (LxcGuest) and '
+        'guest.launch starting '
         'the domain from the rootfs the driver keeps mounted, and on False '
         'meaning a hard reboot follows'),
     '_clean_shutdown': (

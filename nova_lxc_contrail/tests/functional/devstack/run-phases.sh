@@ -48,12 +48,18 @@ cat "$NLC_WORK/journal/devstack@n-cpu.log" 2>/dev/null || true
 EOF
     cat > "$NLC_WORK/bin/systemctl" <<EOF
 #!/bin/bash
-# systemctl is-active [--quiet] UNIT
+# systemctl is-active [--quiet] UNIT; systemctl reload UNIT (recorded)
+if [[ \$1 == reload ]]; then
+    echo "systemctl \$*" >> "$NLC_WORK/out/calls"
+    exit 0
+fi
 state=\$(cat "$NLC_WORK/journal/\${@: -1}.state" 2>/dev/null || echo inactive)
 [[ \$2 == --quiet ]] || echo "\$state"
 [[ \$state == active ]]
 EOF
     chmod +x "$NLC_WORK/bin/journalctl" "$NLC_WORK/bin/systemctl"
+    # The host's libvirtd runs, as DevStack's install_libvirt left it.
+    echo active > "$NLC_WORK/journal/libvirtd.state"
 }
 
 function _snapshot {
@@ -163,6 +169,8 @@ NOVA_CONF_DIR=$NLC_WORK/etc/nova
 NOVA_CONF=$NOVA_CONF_DIR/nova.conf
 NOVA_CPU_CONF=$NOVA_CONF_DIR/nova-cpu.conf
 mkdir -p "$NOVA_CONF_DIR"
+# libvirt's hooks of the throwaway tree, never the host's.
+NOVA_LXC_CONTRAIL_LIBVIRT_HOOKS_DIR=$NLC_WORK/etc/libvirt/hooks
 # shellcheck source=devstack/settings
 source "$NLC_TOP/devstack/settings"
 declare -p VIRT_DRIVER LIBVIRT_TYPE DEFAULT_IMAGE_NAME DEFAULT_IMAGE_FILE_NAME \

@@ -198,6 +198,9 @@ function setup_develop {
     printf '#!/bin/bash\necho "nova-lxc-contrail $*" >> %q\n' "$NLC_CALLS" \
         > "$DEVSTACK_VENV/bin/nova-lxc-contrail"
     chmod +x "$DEVSTACK_VENV/bin/nova-lxc-contrail"
+    printf '#!/bin/bash\necho "nova-lxc-contrail-libvirt-hook $*" >> %q\n' \
+        "$NLC_CALLS" > "$DEVSTACK_VENV/bin/nova-lxc-contrail-libvirt-hook"
+    chmod +x "$DEVSTACK_VENV/bin/nova-lxc-contrail-libvirt-hook"
 }
 
 # async_runfunc NAME [ARGS]: run a function in the background;
