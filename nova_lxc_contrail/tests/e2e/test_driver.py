@@ -360,8 +360,10 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
         self.assertEqual([str(MTU)], self.boot_mtus(drv, instance, 1))
 
         # libvirt deletes the veth pair and starts the container again by
-        # itself, with new veths: nova's driver is not involved.
-        self.container(drv, instance).run('reboot')
+        # itself, with new veths: nova's driver is not involved. The reboot
+        # command itself may die with the container it rebooted (SIGTERM):
+        # that the container comes back is what counts.
+        self.container(drv, instance).run('reboot', check=False)
         deadline = time.monotonic() + 30
         while drv._host.get_guest(instance).id in (domain_id, -1):
             self.assertLess(time.monotonic(), deadline,
