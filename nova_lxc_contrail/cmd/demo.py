@@ -263,11 +263,16 @@ def run():
     return 0
 
 
-def main(argv=None):
-    argparse.ArgumentParser(
+def build_parser():
+    return argparse.ArgumentParser(
+        prog='nova-lxc-contrail-demo',
         description='Boot a real LXC container from partition 1 of a disk '
                     'image, on a vRouter-style port, ping its gateway, and '
-                    'remove everything again. Run as root.').parse_args(argv)
+                    'remove everything again. Run as root.')
+
+
+def main(argv=None):
+    build_parser().parse_args(argv)
     if os.geteuid() != 0:
         sys.exit('The demo needs root: it creates namespaces, devices, '
                  'mounts and an LXC container.')
