@@ -46,7 +46,7 @@ def _option_lines(parser):
         else:
             name = action.metavar or action.dest
         help_text = (action.help or '') % {'default': action.default,
-                                          'prog': parser.prog}
+                                           'prog': parser.prog}
         if (action.choices and not isinstance(action.choices, dict) and
                 not all(str(c) in help_text for c in action.choices)):
             help_text += ' Choices: %s.' % ', '.join(
