@@ -54,7 +54,7 @@ class TestImageInspect(testtools.TestCase):
         self.assertEqual('ext4', report['root']['filesystem'])
         self.assertTrue(report['init']['ok'])
         text = self.host.cli('image', 'inspect', self.images['gpt.qcow2'],
-                             check=0).stdout
+                             check=0, stderr='').stdout
         self.assertIn('root:        partition 1, ext4', text)
         self.assertIn('init:        ok: /sbin/init -> /bin/busybox', text)
         self.assertIn('verdict:     boots as an LXC container', text)

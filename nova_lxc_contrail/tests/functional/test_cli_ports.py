@@ -61,7 +61,7 @@ class TestPortsList(cli_fixtures.LibvirtdTestCase):
         self.assertIn('no port file', rows[key]['problems'])
         self.assertTrue(rows[key]['ours'])  # the devices carry the mark
 
-        text = self.host.cli('ports', 'list', check=0).stdout
+        text = self.host.cli('ports', 'list', check=0, stderr='').stdout
         self.assertIn('! ', text)
         self.assertIn('3 ports, 3 with mismatches', text)
 
