@@ -117,11 +117,47 @@ def attach_and_mount(backing, offset, sizelimit, fstype, target, read_only,
             mount.mount(attached.device, target, fstype,
                         read_only=read_only, options=options)
         except OSError as exc:
+            reason = 'mounting the %s filesystem at %s failed: %s' % (
+                fstype, target, exc.strerror)
+            cause = _mount_failure_cause(attached.device, label)
             raise exception.RootfsError(
                 image=image, partition=label,
-                reason='mounting the %s filesystem at %s failed: %s'
-                % (fstype, target, exc.strerror))
+                reason=reason + ('; ' + cause if cause else ''))
     return attached.device
+
+
+def _bytes(size, detail=''):
+    return '%d bytes (%.1f MiB%s)' % (size, size / 1048576.0, detail)
+
+
+def _mount_failure_cause(device, label):
+    """Why the kernel refused the mount, when the superblock tells; or None.
+
+    The kernel only logs its reason ("bad geometry: block count ... exceeds
+    size of device") and mount(2) says EINVAL: check the same thing here.
+    """
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        device_size = os.lseek(fd, 0, os.SEEK_END)
+        claimed = fsprobe.filesystem_size(
+            lambda offset, length: os.pread(fd, length, offset), 0,
+            device_size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if claimed is None or claimed[0] <= device_size:
+        return None
+    fs_bytes, blocks, block_size = claimed
+    where = label if label.startswith('partition') else 'the ' + label
+    return ('the filesystem is larger than %s: its superblock says %s, '
+            '%s holds %s. Grow the partition or shrink the filesystem '
+            '(resize2fs) to fit, and upload the image again' % (
+                where, _bytes(fs_bytes, ', %d blocks of %d bytes' % (
+                    blocks, block_size)), where, _bytes(device_size)))
 
 
 @disk_pctxt.entrypoint
