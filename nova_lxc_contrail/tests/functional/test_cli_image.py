@@ -29,6 +29,8 @@ class TestImageInspect(testtools.TestCase):
                 ('whole.raw', 'whole-disk', 'raw'))}
         cls.images['too-large.raw'] = _too_large_filesystem(
             os.path.join(cls.dir, 'too-large.raw'))
+        cls.images['truncated.raw'] = _truncated_filesystem(
+            os.path.join(cls.dir, 'truncated.raw'))
 
     @classmethod
     def tearDownClass(cls):
@@ -89,12 +91,24 @@ class TestImageInspect(testtools.TestCase):
         # argument", and the reason only in the kernel log.
         result = self.host.cli('image', 'inspect',
                                self.images['too-large.raw'], check=1)
-        self.assertIn('failed: Invalid argument; the filesystem is larger '
-                      'than partition 1: its superblock says 33554432 '
-                      'bytes (32.0 MiB, 8192 blocks of 4096 bytes), '
-                      'partition 1 holds 16777216 bytes (16.0 MiB)',
-                      result.stdout.replace('\n', ' '))
+        text = result.stdout.replace('\n', ' ')
+        self.assertIn('partition 1: the ext4 filesystem is larger than '
+                      'partition 1: its superblock says 33554432 bytes '
+                      '(32.0 MiB, 8192 blocks of 4096 bytes), partition 1 '
+                      'holds 16777216 bytes (16.0 MiB); mounting it at ',
+                      text)
+        self.assertIn(' failed: Invalid argument. Grow the partition or '
+                      'shrink the filesystem (resize2fs) to fit', text)
         self.assertIn('cannot boot as an LXC container', result.stdout)
+
+    def test_truncated_whole_disk_filesystem_names_both_sizes(self):
+        result = self.host.cli('image', 'inspect',
+                               self.images['truncated.raw'], check=1)
+        self.assertIn('whole disk: the ext4 filesystem is larger than the '
+                      'whole disk: its superblock says 33554432 bytes '
+                      '(32.0 MiB, 32768 blocks of 1024 bytes), the whole '
+                      'disk holds 16777216 bytes (16.0 MiB)',
+                      result.stdout.replace('\n', ' '))
 
     def test_missing_image_is_a_clear_error(self):
         result = self.host.cli('image', 'inspect', '/nonexistent/disk',
@@ -110,4 +124,15 @@ def _too_large_filesystem(path):
                    input='start=2048, size=32768\n', text=True, check=True)
     subprocess.run(['mkfs.ext4', '-q', '-F', '-b', '4096',
                     '-E', 'offset=%d' % (1 << 20), path, '32M'], check=True)
+    return path
+
+
+def _truncated_filesystem(path):
+    """A whole-disk ext4 filesystem of 32 MiB in a 16 MiB file."""
+    with open(path, 'wb') as f:
+        f.truncate(32 << 20)
+    subprocess.run(['mkfs.ext4', '-q', '-F', '-b', '1024', path],
+                   check=True)
+    with open(path, 'r+b') as f:
+        f.truncate(16 << 20)
     return path
