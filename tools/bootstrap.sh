@@ -1,7 +1,7 @@
 #!/bin/bash
 # Prepare this checkout on a Debian 12 host (as root): the system packages of
-# bindep.txt and a virtualenv in .venv with this package and its test
-# requirements. Idempotent and quick when nothing changed.
+# bindep.txt and a virtualenv in .venv with this package, its test and its
+# documentation requirements. Idempotent and quick when nothing changed.
 # NOVA_LXC_CONTRAIL_PROFILES="benchmark" adds the benchmarks' baselines;
 # NOVA_LXC_CONTRAIL_VENV names another virtualenv and NOVA_LXC_CONTRAIL_UNPIN
 # the packages it takes at their newest release (tools/constraints.sh).
@@ -22,7 +22,10 @@ constraints=$venv.constraints.txt
 "$top/tools/constraints.sh" >"$constraints.new"
 mv "$constraints.new" "$constraints"
 
-stamp_of() { cat bindep.txt requirements.txt test-requirements.txt "$constraints" | sha1sum | cut -c1-12; }
+stamp_of() {
+    cat bindep.txt requirements.txt test-requirements.txt doc/requirements.txt \
+        "$constraints" | sha1sum | cut -c1-12
+}
 stamp="$venv/.bootstrap-$(stamp_of)${NOVA_LXC_CONTRAIL_PROFILES:+-${NOVA_LXC_CONTRAIL_PROFILES// /-}}"
 
 if [ ! -e "$stamp" ]; then
@@ -48,7 +51,7 @@ if [ ! -e "$stamp" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip
     "$venv/bin/pip" install -q -c "$constraints" \
-        -r requirements.txt -r test-requirements.txt
+        -r requirements.txt -r test-requirements.txt -r doc/requirements.txt
     rm -f "$venv"/.bootstrap-*
     touch "$stamp"
 fi

@@ -4,7 +4,7 @@
 # worker inside its own network and mount namespaces. Run as root on Debian 12.
 #
 #   ./tools/run-tests.sh                 everything
-#   ./tools/run-tests.sh unit functional only these suites (lint unit
+#   ./tools/run-tests.sh unit functional only these suites (lint docs unit
 #                                        functional e2e nova_functional
 #                                        newest)
 set -o errexit -o nounset -o pipefail
@@ -16,7 +16,7 @@ cd "$top"
 . "$top/.venv/bin/activate"
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(lint unit functional e2e nova_functional newest)
+[ ${#suites[@]} -gt 0 ] || suites=(lint docs unit functional e2e nova_functional newest)
 
 # The netlink and os-vif code also runs on the newest releases, beside the
 # release's pins (pyroute2 0.8.1, os-vif 5.2.0), in a virtualenv of its own.
@@ -60,6 +60,14 @@ for suite in "${suites[@]}"; do
         done
         bashate -i E006 -e E005,E042 "${shell_files[@]}" || status=1
         shellcheck -x "${shell_files[@]}" || status=1
+        ;;
+    docs)
+        # The documentation and the release notes, warnings as errors.
+        rm -rf doc/build/html releasenotes/build/html
+        sphinx-build -W --keep-going -q -b html doc/source doc/build/html ||
+            status=1
+        sphinx-build -W --keep-going -q -b html releasenotes/source \
+            releasenotes/build/html || status=1
         ;;
     unit)
         stestr --test-path "./nova_lxc_contrail/tests/unit" run || status=1

@@ -8,6 +8,7 @@ Reads nova's configuration the way nova-compute does (``--config-file`` and
 import argparse
 import importlib
 import logging as std_logging
+import re
 import sys
 import warnings
 
@@ -21,7 +22,8 @@ LOG = logging.getLogger(__name__)
 # Modules of nova_lxc_contrail.cmd, one per command. Each offers
 # add_parser(subparsers); the parser it adds carries
 # ``func(args, conf) -> exit status`` and ``needs_config``. They are imported
-# when the parser is built, after main() has quietened import-time warnings.
+# when the parser is built, after main() has quietened eventlet's
+# import-time warning.
 COMMANDS = ('check', 'lxc_config', 'image', 'ports', 'cleanup')
 
 EXAMPLES = """\
@@ -36,6 +38,58 @@ examples:
 
 Run 'nova-lxc-contrail COMMAND --help' for the options of a command.
 """
+
+# oslo.privsep's daemon module imports eventlet, and eventlet's import
+# warns that it is deprecated (EventletDeprecationWarning, shown by default):
+# in this process, and in every privsep-helper started through a
+# helper_command, whose stderr oslo.privsep logs as 'privsep log: ...'
+# warnings. Noise for an operator, who cannot act on it.
+EVENTLET_DEPRECATION = r'\nEventlet is deprecated\.'
+PRIVSEP_LOGGER = 'oslo.privsep.daemon'
+
+
+class HelperEventletWarningFilter(std_logging.Filter):
+    """Drop a privsep-helper's echo of eventlet's deprecation warning.
+
+    The helper prints it on stderr as one block: the
+    ``...: EventletDeprecationWarning:`` line, the message, then the source
+    line ``import eventlet``. Every other line of the helper still shows.
+    """
+
+    HEADER = re.compile(r'.*: EventletDeprecationWarning:\s*$')
+    LAST = 'import eventlet'
+    MAX_LINES = 16
+
+    def __init__(self):
+        super().__init__()
+        self.in_block = 0
+
+    def filter(self, record):
+        if record.msg != 'privsep log: %s' or not record.args:
+            return True
+        line = str(record.args[0])
+        if self.in_block:
+            self.in_block = 0 if (line.strip() == self.LAST or
+                                  self.in_block >= self.MAX_LINES) else (
+                self.in_block + 1)
+            return False
+        if self.HEADER.match(line):
+            self.in_block = 1
+            return False
+        return True
+
+
+def quieten_library_noise():
+    """Silence eventlet's deprecation warning, and only that.
+
+    Called before anything imports oslo.privsep (and so eventlet).
+    """
+    warnings.filterwarnings('ignore', message=EVENTLET_DEPRECATION)
+    logger = std_logging.getLogger(PRIVSEP_LOGGER)
+    if not any(isinstance(f, HelperEventletWarningFilter)
+               for f in logger.filters):
+        logger.addFilter(HelperEventletWarningFilter())
+
 
 # oslo.config looks for <project>.conf and <prog>.conf: read what
 # nova-compute reads.
@@ -133,9 +187,7 @@ def setup_logging(conf, debug):
 
 
 def main(argv=None, conf=None):
-    # nova's and oslo's imports warn that eventlet is deprecated: noise for
-    # an operator, who cannot act on it.
-    warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
+    quieten_library_noise()
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if getattr(args, 'needs_config', True):

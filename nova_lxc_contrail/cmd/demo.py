@@ -2,7 +2,7 @@
 
 Run as root (``./tools/demo.sh`` installs what it needs first)::
 
-    python -m nova_lxc_contrail.cmd.demo
+    python -m nova_lxc_contrail.cmd.demo [--image PATH]
 
 In private network and mount namespaces it builds a small GPT disk image
 (root filesystem in partition 1), starts the vRouter agent stand-in and a
@@ -12,6 +12,12 @@ bridge, shows it pinging its gateway (answered on the bridge device, where
 the vRouter attaches), and tears everything down. Each step prints how long
 it took. The kernel needs no partition-table support, nbd or device-mapper:
 partition 1 is bound by a loop device at its byte offset.
+
+``--image PATH`` boots the user's own raw or qcow2 image instead (any
+partition layout the driver reads), through a qcow2 overlay in the demo's
+work directory so that the image itself is never written. The image is
+inspected first, as ``nova-lxc-contrail image inspect`` does; when it cannot
+boot, the demo prints what it found and why, and stops.
 """
 
 import argparse
@@ -20,6 +26,7 @@ import json
 import logging as std_logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,8 +37,12 @@ import os_vif
 from oslo_privsep import priv_context
 from pyroute2 import IPRoute
 
+from nova_lxc_contrail.cmd import image as image_cmd
+from nova_lxc_contrail.disk import api as disk_api
+from nova_lxc_contrail.disk import choose
 from nova_lxc_contrail.disk import partition
 from nova_lxc_contrail.disk import privsep as disk_privsep
+from nova_lxc_contrail import exception
 from nova_lxc_contrail.standin import agent as agent_standin
 from nova_lxc_contrail.standin import compute
 from nova_lxc_contrail.standin import gateway as gateway_standin
@@ -49,6 +60,8 @@ CONTAINER_IP = '10.0.0.5'
 MTU = 1400
 PINGS = 3
 IFF_PROMISC = 0x100
+# An init of the user's image has this long to replace libvirt's child.
+INIT_EXEC_TIMEOUT = 30.0
 PRIVSEP_CONTEXTS = (vif_privsep.vif_plug, disk_privsep.disk_pctxt,
                     virt_privsep.container_net_pctxt)
 
@@ -79,10 +92,16 @@ class Story(object):
             self.line('%8.1f ms  %s' % (seconds * 1000, label))
 
 
+class ImageCannotBoot(Exception):
+    """The user's image cannot boot as a container; the report says why."""
+
+
 class Demo(object):
 
-    def __init__(self, story):
+    def __init__(self, story, user_image=None, root_partition=None):
         self.story = story
+        self.user_image = user_image
+        self.root_partition = root_partition
         self.work = tempfile.mkdtemp(prefix='nova-lxc-contrail-demo-')
         self.ports_dir = os.path.join(self.work, 'ports')
         os.mkdir(self.ports_dir)
@@ -98,12 +117,6 @@ class Demo(object):
 
     def run(self):
         say, step = self.story.line, self.story.step
-        with step('build a GPT disk image, busybox root in partition 1'):
-            image = images.build_image(os.path.join(self.work, 'disk.raw'),
-                                       layout='gpt', fmt='raw')
-        say('             | %s, %d MiB, partitions: %s' % (
-            os.path.basename(image), os.path.getsize(image) >> 20,
-            _partitions(image)))
         with step('start the vRouter agent stand-in'):
             self.agent.start()
         say('             | port API at %s, port files in %s' % (
@@ -113,6 +126,17 @@ class Demo(object):
             for context in PRIVSEP_CONTEXTS:
                 context.start(priv_context.Method.FORK)
                 self.privsep_started.append(context)
+        if self.user_image:
+            image, fmt = self.prepare_user_image()
+        else:
+            with step('build a GPT disk image, busybox root in partition 1'):
+                image = images.build_image(
+                    os.path.join(self.work, 'disk.raw'), layout='gpt',
+                    fmt='raw')
+            fmt = 'raw'
+            say('             | %s, %d MiB, partitions: %s' % (
+                os.path.basename(image), os.path.getsize(image) >> 20,
+                _partitions(image)))
         with step('start a private libvirtd with the LXC driver'):
             self.libvirtd.start()
             self.conn = libvirt.open(self.libvirtd.uri)
@@ -120,16 +144,60 @@ class Demo(object):
         self.guest = compute.LxcGuest(
             self.conn, lxc_vif.LxcContrailVIFDriver(None),
             compute.make_instance('demo'), [vif],
-            image, 'raw', os.path.join(self.work, 'instance'))
+            image, fmt, os.path.join(self.work, 'instance'),
+            root_partition=self.root_partition)
         say('Booting instance %s on port %s (MAC %s, network MTU %d):' % (
             self.guest.instance.uuid, vif['id'], vif['address'], MTU))
         self.story.timings(self.guest.boot())
         self.story.show(_interface_xml(self.guest.domain))
         self.describe_port(vif)
-        self.ping_gateway(vif)
+        if self.user_image:
+            self.user_container(vif)
+        else:
+            self.ping_gateway(vif)
         say('Tearing down:')
         self.story.timings(self.guest.destroy())
         self.guest = None
+
+    def prepare_user_image(self):
+        """Inspect the user's image; boot it through a qcow2 overlay."""
+        with self.story.step('inspect %s as the driver would mount it'
+                             % self.user_image):
+            report = disk_api.inspect_image(
+                self.user_image, root_partition=self.root_partition)
+        self.story.show(image_cmd.render(report))
+        if not image_cmd.bootable(report):
+            raise ImageCannotBoot(report['error'] or (
+                report['init'] or {}).get('reason') or 'no root filesystem')
+        overlay = os.path.join(self.work, 'disk.qcow2')
+        with self.story.step('create a qcow2 overlay (the image itself is '
+                             'never written)'):
+            subprocess.run(
+                ['qemu-img', 'create', '-q', '-f', 'qcow2', '-F',
+                 report['format'], '-b', os.path.abspath(self.user_image),
+                 overlay], check=True, capture_output=True, text=True)
+        return overlay, 'qcow2'
+
+    def user_container(self, vif):
+        """What can be shown of an init we do not know."""
+        container = self.guest.container
+        with self.story.step("container: its init replaced libvirt's "
+                             "child"):
+            comm = container.wait_for_exec(timeout=INIT_EXEC_TIMEOUT)
+        self.story.show('pid 1 in the container: %s (host pid %d)' % (
+            comm, container.init_pid))
+        missing = [name for name in ('ip', 'ping')
+                   if not _executable_in(container, name)]
+        if missing:
+            self.story.show('the image has no %s: not pinging the gateway'
+                            % ' or '.join(missing))
+            return
+        try:
+            self.ping_gateway(vif, wait_for_boot=False)
+        except (RuntimeError, subprocess.CalledProcessError) as e:
+            # An image of the user's may configure eth0 its own way.
+            self.story.show('no ping: %s' % (getattr(e, 'stderr', None)
+                                             or e))
 
     def configure(self):
         os_vif.initialize()
@@ -160,13 +228,14 @@ class Demo(object):
         eth0 = self.guest.container.run('ip', '-o', 'link', 'show', 'eth0')
         self.story.show('in the container: ' + eth0.stdout.split('\\')[0])
 
-    def ping_gateway(self, vif):
+    def ping_gateway(self, vif, wait_for_boot=True):
         container = self.guest.container
-        with self.story.step('container: /sbin/init ran (/run/booted)'):
-            container.wait_for_file('/run/booted')
-        with open('/proc/%d/comm' % container.init_pid) as f:
-            self.story.show('pid 1 in the container: %s (host pid %d)' % (
-                f.read().strip(), container.init_pid))
+        if wait_for_boot:
+            with self.story.step('container: /sbin/init ran (/run/booted)'):
+                container.wait_for_file('/run/booted')
+            with open('/proc/%d/comm' % container.init_pid) as f:
+                self.story.show('pid 1 in the container: %s (host pid %d)'
+                                % (f.read().strip(), container.init_pid))
         with self.story.step('container: configure eth0 %s/24 (as DHCP '
                              'from the vRouter would)' % CONTAINER_IP):
             container.configure_ip(vif)
@@ -225,6 +294,11 @@ def _partitions(image):
         for part in table.partitions) + ' (%s)' % table.label
 
 
+def _executable_in(container, name):
+    return any(os.access(container.path(os.path.join(where, name)), os.X_OK)
+               for where in ('/bin', '/sbin', '/usr/bin', '/usr/sbin'))
+
+
 def _interface_xml(domain):
     """The domain's <interface> as libvirt runs it."""
     xml = domain.XMLDesc(0)
@@ -241,16 +315,21 @@ def _log_errors(function):
         print('  cleanup: %s failed: %s' % (function, e), file=sys.stderr)
 
 
-def run():
+def run(user_image=None, root_partition=None):
     story = Story()
     story.line('nova-lxc-contrail demo: a real LXC container on a '
                'vRouter-style port')
     with story.step('enter private network and mount namespaces'):
         namespaces.enter()
     std_logging.basicConfig(level=std_logging.ERROR)
-    demo = Demo(story)
+    demo = Demo(story, user_image, root_partition)
+    status = 0
     try:
         demo.run()
+    except ImageCannotBoot as e:
+        story.line('%s cannot boot as an LXC container: %s' % (
+            user_image, e))
+        status = 1
     finally:
         demo.release()
     left = demo.leftovers()
@@ -260,18 +339,56 @@ def run():
     story.line('Nothing left behind (domain, mounts, loop devices, '
                'interfaces, files). Total %.1f s.' % (
                    time.monotonic() - story.started))
-    return 0
+    return status
+
+
+DEMO_EPILOG = """\
+exit status: 0 when the container booted and everything was removed, 1
+when the image cannot boot (what was found is printed) or something was
+left behind, 2 on a usage error.
+
+examples:
+  nova-lxc-contrail-demo
+  nova-lxc-contrail-demo --image debian-12-generic-amd64.qcow2
+  nova-lxc-contrail-demo --image disk.raw --root-partition 2
+"""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog='nova-lxc-contrail-demo',
+        description='Boot a real LXC container from partition 1 of a disk '
+                    'image, on a vRouter-style port, ping its gateway, and '
+                    'remove everything again. Run as root.',
+        epilog=DEMO_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        '--image', metavar='PATH',
+        help='boot this raw or qcow2 image instead of the built-in busybox '
+             'one (any partition layout; written to through an overlay '
+             'only). It is inspected first: when it cannot boot, the demo '
+             'says what it found.')
+    parser.add_argument(
+        '--root-partition', metavar='POLICY',
+        help='auto, none or a partition number, like the image property '
+             'lxc_root_partition (default: auto).')
+    return parser
 
 
 def main(argv=None):
-    argparse.ArgumentParser(
-        description='Boot a real LXC container from partition 1 of a disk '
-                    'image, on a vRouter-style port, ping its gateway, and '
-                    'remove everything again. Run as root.').parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.image is not None and not os.path.isfile(args.image):
+        parser.error('--image %s: no such file' % args.image)
+    if args.root_partition is not None:
+        try:
+            choose.parse_policy(args.root_partition, '--root-partition')
+        except exception.ConfigError as e:
+            parser.error(str(e))
     if os.geteuid() != 0:
         sys.exit('The demo needs root: it creates namespaces, devices, '
                  'mounts and an LXC container.')
-    return run()
+    return run(args.image, args.root_partition)
 
 
 if __name__ == '__main__':

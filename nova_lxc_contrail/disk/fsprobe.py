@@ -13,7 +13,8 @@ MOUNTABLE = {'ext2': 'ext4', 'ext3': 'ext4', 'ext4': 'ext4',
 
 _EXT_MAGIC = 0xEF53
 _EXT_COMPAT_JOURNAL = 0x4
-_EXT_INCOMPAT_EXT4 = 0x40 | 0x80 | 0x200   # extents, 64bit, flex_bg
+_EXT_INCOMPAT_64BIT = 0x80
+_EXT_INCOMPAT_EXT4 = 0x40 | _EXT_INCOMPAT_64BIT | 0x200  # extents, flex_bg
 
 
 def _read(read_at, offset, length, size):
@@ -47,4 +48,34 @@ def probe(read_at, offset, size):
         return 'vfat'
     if _read(read_at, offset + 0x10040, 8, size - 0x10040) == b'_BHRfS_M':
         return 'btrfs'
+    return None
+
+
+def filesystem_size(read_at, offset, size):
+    """(bytes, blocks, block size) the superblock claims, or None.
+
+    For ext2/3/4 and xfs: what the kernel compares with the device's size
+    before it mounts (a filesystem larger than its partition is refused).
+    """
+    head = _read(read_at, offset, 2048, size)
+    if not head:
+        return None
+    sb = head[1024:]
+    magic, = struct.unpack_from('<H', sb, 56)
+    if magic == _EXT_MAGIC:
+        blocks, = struct.unpack_from('<I', sb, 4)
+        log_block_size, = struct.unpack_from('<I', sb, 24)
+        incompat, = struct.unpack_from('<I', sb, 96)
+        if incompat & _EXT_INCOMPAT_64BIT:
+            at = 1024 + 0x150   # s_blocks_count_hi
+            high = _read(read_at, offset + at, 4, size - at)
+            if high:
+                blocks |= struct.unpack('<I', high)[0] << 32
+        if log_block_size > 16:
+            return None
+        block_size = 1024 << log_block_size
+        return blocks * block_size, blocks, block_size
+    if head[:4] == b'XFSB':
+        block_size, blocks = struct.unpack_from('>IQ', head, 4)
+        return blocks * block_size, blocks, block_size
     return None

@@ -117,11 +117,54 @@ def attach_and_mount(backing, offset, sizelimit, fstype, target, read_only,
             mount.mount(attached.device, target, fstype,
                         read_only=read_only, options=options)
         except OSError as exc:
-            raise exception.RootfsError(
-                image=image, partition=label,
-                reason='mounting the %s filesystem at %s failed: %s'
-                % (fstype, target, exc.strerror))
+            cause = _mount_failure_cause(attached.device, fstype, label)
+            if cause:
+                # The cause first: nova keeps 255 characters of a fault.
+                reason = '%s; mounting it at %s failed: %s. %s' % (
+                    cause, target, exc.strerror, REMEDY_TOO_LARGE)
+            else:
+                reason = 'mounting the %s filesystem at %s failed: %s' % (
+                    fstype, target, exc.strerror)
+            raise exception.RootfsError(image=image, partition=label,
+                                        reason=reason)
     return attached.device
+
+
+def _bytes(size, detail=''):
+    return '%d bytes (%.1f MiB%s)' % (size, size / 1048576.0, detail)
+
+
+REMEDY_TOO_LARGE = ('Grow the partition or shrink the filesystem '
+                    '(resize2fs) to fit, and upload the image again')
+
+
+def _mount_failure_cause(device, fstype, label):
+    """Why the kernel refused the mount, when the superblock tells; or None.
+
+    The kernel only logs its reason ("bad geometry: block count ... exceeds
+    size of device") and mount(2) says EINVAL: check the same thing here.
+    """
+    try:
+        fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        device_size = os.lseek(fd, 0, os.SEEK_END)
+        claimed = fsprobe.filesystem_size(
+            lambda offset, length: os.pread(fd, length, offset), 0,
+            device_size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if claimed is None or claimed[0] <= device_size:
+        return None
+    fs_bytes, blocks, block_size = claimed
+    where = label if label.startswith('partition') else 'the ' + label
+    return ('the %s filesystem is larger than %s: its superblock says %s, '
+            '%s holds %s' % (
+                fstype, where, _bytes(fs_bytes, ', %d blocks of %d bytes' % (
+                    blocks, block_size)), where, _bytes(device_size)))
 
 
 @disk_pctxt.entrypoint

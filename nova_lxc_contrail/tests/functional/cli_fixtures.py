@@ -130,8 +130,12 @@ class HostFixture(fixtures.Fixture):
         return [sys.executable, '-m', 'nova_lxc_contrail.cmd.cli',
                 '--config-file', self.config_file] + list(args)
 
-    def cli(self, *args, check=None):
-        """Run ``nova-lxc-contrail --config-file <ours> ARGS``."""
+    def cli(self, *args, check=None, stderr=None):
+        """Run ``nova-lxc-contrail --config-file <ours> ARGS``.
+
+        ``stderr`` (a string) is what the command must write on stderr:
+        ``''`` for a success that has nothing to say (no library noise).
+        """
         result = subprocess.run(self.cli_argv(*args), capture_output=True,
                                 text=True, timeout=300,
                                 env=dict(os.environ, TMPDIR=self.command_tmp))
@@ -140,11 +144,15 @@ class HostFixture(fixtures.Fixture):
                                  'stderr:\n%s' % (result.returncode, check,
                                                   result.stdout,
                                                   result.stderr))
+        if stderr is not None and result.stderr != stderr:
+            raise AssertionError('stderr of %s, expected %r:\n%s' % (
+                ' '.join(args), stderr, result.stderr))
         return result
 
-    def cli_json(self, *args, check=0):
+    def cli_json(self, *args, check=0, stderr=None):
         """The command's JSON; ``check=None`` accepts any exit status."""
-        return json.loads(self.cli(*(args + ('--json',)), check=check).stdout)
+        return json.loads(self.cli(*(args + ('--json',)), check=check,
+                                   stderr=stderr).stdout)
 
     def plug(self, port_id=None, instance=None, name='vm1'):
         vif = vif_fixtures.vif(port_id)

@@ -60,7 +60,7 @@ class TestCleanupPorts(cli_fixtures.LibvirtdTestCase):
                     uuid=GONE_INSTANCE)), author='vrouter-port-control'), f)
         before_files = sorted(os.listdir(self.host.ports_dir))
 
-        dry = self.host.cli_json('cleanup', '--dry-run')
+        dry = self.host.cli_json('cleanup', '--dry-run', stderr='')
         self.assertEqual(before_files, sorted(os.listdir(
             self.host.ports_dir)))
         targets = {a['target']: a for a in dry['actions']}
@@ -178,7 +178,7 @@ class TestCleanupRootfs(cli_fixtures.LibvirtdTestCase):
         self.addCleanup(disk_api.teardown_container,
                         os.path.join(deleted + '_del', 'rootfs'))
         self.assertTrue(host_state.loops_below(deleted + '_del'))
-        dry = self.host.cli_json('cleanup', '--dry-run')
+        dry = self.host.cli_json('cleanup', '--dry-run', stderr='')
         self.assertEqual([('rootfs', deleted + '_del')],
                          [(a['kind'], a['target']) for a in dry['actions']])
         report = self.host.cli_json('cleanup', '--grace', '0')

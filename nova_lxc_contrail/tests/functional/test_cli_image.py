@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import subprocess
 import tempfile
 
 import testtools
@@ -26,6 +27,10 @@ class TestImageInspect(testtools.TestCase):
                 ('boot-first.raw', 'mbr-boot-first', 'raw'),
                 ('no-root.raw', 'gpt-no-root', 'raw'),
                 ('whole.raw', 'whole-disk', 'raw'))}
+        cls.images['too-large.raw'] = _too_large_filesystem(
+            os.path.join(cls.dir, 'too-large.raw'))
+        cls.images['truncated.raw'] = _truncated_filesystem(
+            os.path.join(cls.dir, 'truncated.raw'))
 
     @classmethod
     def tearDownClass(cls):
@@ -47,14 +52,14 @@ class TestImageInspect(testtools.TestCase):
 
     def test_qcow2_gpt_root_is_partition_1(self):
         report = self.host.cli_json('image', 'inspect',
-                                    self.images['gpt.qcow2'])
+                                    self.images['gpt.qcow2'], stderr='')
         self.assertEqual('qcow2', report['format'])
         self.assertEqual('gpt', report['partition_table']['label'])
         self.assertEqual(1, report['root']['partition'])
         self.assertEqual('ext4', report['root']['filesystem'])
         self.assertTrue(report['init']['ok'])
         text = self.host.cli('image', 'inspect', self.images['gpt.qcow2'],
-                             check=0).stdout
+                             check=0, stderr='').stdout
         self.assertIn('root:        partition 1, ext4', text)
         self.assertIn('init:        ok: /sbin/init -> /bin/busybox', text)
         self.assertIn('verdict:     boots as an LXC container', text)
@@ -81,7 +86,53 @@ class TestImageInspect(testtools.TestCase):
                                '--root-partition', '2', check=1)
         self.assertIn('partition 2', result.stdout)
 
+    def test_filesystem_larger_than_its_partition_names_both_sizes(self):
+        # Before: "mounting the ext4 filesystem at ... failed: Invalid
+        # argument", and the reason only in the kernel log.
+        result = self.host.cli('image', 'inspect',
+                               self.images['too-large.raw'], check=1)
+        text = result.stdout.replace('\n', ' ')
+        self.assertIn('partition 1: the ext4 filesystem is larger than '
+                      'partition 1: its superblock says 33554432 bytes '
+                      '(32.0 MiB, 8192 blocks of 4096 bytes), partition 1 '
+                      'holds 16777216 bytes (16.0 MiB); mounting it at ',
+                      text)
+        self.assertIn(' failed: Invalid argument. Grow the partition or '
+                      'shrink the filesystem (resize2fs) to fit', text)
+        self.assertIn('cannot boot as an LXC container', result.stdout)
+
+    def test_truncated_whole_disk_filesystem_names_both_sizes(self):
+        result = self.host.cli('image', 'inspect',
+                               self.images['truncated.raw'], check=1)
+        self.assertIn('whole disk: the ext4 filesystem is larger than the '
+                      'whole disk: its superblock says 33554432 bytes '
+                      '(32.0 MiB, 32768 blocks of 1024 bytes), the whole '
+                      'disk holds 16777216 bytes (16.0 MiB)',
+                      result.stdout.replace('\n', ' '))
+
     def test_missing_image_is_a_clear_error(self):
         result = self.host.cli('image', 'inspect', '/nonexistent/disk',
                                check=1)
         self.assertIn('/nonexistent/disk does not exist', result.stderr)
+
+
+def _too_large_filesystem(path):
+    """GPT image: partition 1 is 16 MiB, its ext4 filesystem 32 MiB."""
+    with open(path, 'wb') as f:
+        f.truncate(48 << 20)
+    subprocess.run(['sfdisk', '-q', '--label', 'gpt', path],
+                   input='start=2048, size=32768\n', text=True, check=True)
+    subprocess.run(['mkfs.ext4', '-q', '-F', '-b', '4096',
+                    '-E', 'offset=%d' % (1 << 20), path, '32M'], check=True)
+    return path
+
+
+def _truncated_filesystem(path):
+    """A whole-disk ext4 filesystem of 32 MiB in a 16 MiB file."""
+    with open(path, 'wb') as f:
+        f.truncate(32 << 20)
+    subprocess.run(['mkfs.ext4', '-q', '-F', '-b', '1024', path],
+                   check=True)
+    with open(path, 'r+b') as f:
+        f.truncate(16 << 20)
+    return path

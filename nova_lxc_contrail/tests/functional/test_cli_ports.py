@@ -47,7 +47,7 @@ class TestPortsList(cli_fixtures.LibvirtdTestCase):
                                          healthy.id, name='instance-ok')
         self.addCleanup(dom.undefine)
 
-        report = self.host.cli_json('ports', 'list')
+        report = self.host.cli_json('ports', 'list', stderr='')
         self.assertIsNone(report['libvirt_error'])
         rows = {r['port']: r for r in report['ports']}
         ok = rows[healthy.id]
@@ -61,14 +61,14 @@ class TestPortsList(cli_fixtures.LibvirtdTestCase):
         self.assertIn('no port file', rows[key]['problems'])
         self.assertTrue(rows[key]['ours'])  # the devices carry the mark
 
-        text = self.host.cli('ports', 'list', check=0).stdout
+        text = self.host.cli('ports', 'list', check=0, stderr='').stdout
         self.assertIn('! ', text)
         self.assertIn('3 ports, 3 with mismatches', text)
 
     def test_agent_down_is_shown_not_fatal(self):
         port = self.host.plug()
         self.host.standin.stop()
-        report = self.host.cli_json('ports', 'list')
+        report = self.host.cli_json('ports', 'list', stderr='')
         row = [r for r in report['ports'] if r['port'] == port.id][0]
         self.assertEqual('unreachable', row['agent'])
         self.assertIn('agent unreachable', row['problems'])

@@ -3,6 +3,7 @@
 import argparse
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -44,6 +45,9 @@ class TestParser(testtools.TestCase):
     def test_help_exits_zero(self):
         result = run_cli('--help')
         self.assertEqual(0, result.returncode)
+        # Building the parser imports oslo.privsep, hence eventlet: its
+        # deprecation warning must not reach the operator.
+        self.assertEqual('', result.stderr)
         self.assertIn('check', result.stdout)
         self.assertIn('lxc-config', result.stdout)
 
@@ -120,12 +124,44 @@ class TestConfiguration(testtools.TestCase):
         self.assertEqual('FAIL', names['compute_driver'])
 
 
+class TestHelperEventletWarningFilter(testtools.TestCase):
+    """A privsep-helper's stderr, as oslo.privsep logs it line by line."""
+
+    def passed(self, lines):
+        helper_filter = cli.HelperEventletWarningFilter()
+        return [line for line in lines if helper_filter.filter(
+            logging.LogRecord(cli.PRIVSEP_LOGGER, logging.WARNING, __file__,
+                              0, 'privsep log: %s', (line,), None))]
+
+    def test_only_eventlets_warning_is_dropped(self):
+        warning = [
+            '/venv/lib/python3.11/site-packages/oslo_privsep/daemon.py:105: '
+            'EventletDeprecationWarning:',
+            'Eventlet is deprecated. It is currently being maintained in '
+            'bugfix mode, and',
+            'we strongly recommend against using it for new projects.',
+            '',
+            'framework.  For more detail see',
+            '  import eventlet']
+        self.assertEqual(
+            ['starting', 'privsep-helper: error: a real failure'],
+            self.passed(['starting'] + warning +
+                        ['privsep-helper: error: a real failure']))
+
+    def test_other_records_pass(self):
+        helper_filter = cli.HelperEventletWarningFilter()
+        self.assertTrue(helper_filter.filter(logging.LogRecord(
+            cli.PRIVSEP_LOGGER, logging.WARNING, __file__, 0,
+            'privsep daemon starting', (), None)))
+
+
 class TestLxcConfigCommand(testtools.TestCase):
 
     def test_prints_config_without_reading_nova_conf(self):
         result = run_cli('--config-file', '/nonexistent/nova.conf',
                          'lxc-config', '--lxc-version', '2', '--cgroup', 'v1')
         self.assertEqual(0, result.returncode, result.stderr)
+        self.assertEqual('', result.stderr)
         self.assertIn('lxc.aa_profile = unconfined', result.stdout)
 
     def test_impossible_combination_exits_2_with_reason(self):
