@@ -2,10 +2,11 @@
 
 libvirt-LXC's live attach makes the veth pair, enslaves the host end to the
 port's bridge and moves the other end into the container, where it stays
-``vnet<N>`` at MTU 1500, down (libvirt names, sizes and enables interfaces
-only when it starts a container, and runs no hook on attach). This gives
-that one interface what a boot would: the next ``eth<N>`` name, the network
-MTU on both ends, up.
+``vnet<N>`` at MTU 1500 (libvirt names interfaces only when it starts a
+container, never sizes them, and runs no hook on attach). This gives that
+one interface what a boot gives: the next free ``eth<N>`` name and the
+network MTU on both ends. Like a booted one, it stays down until the
+container's network configuration brings it up.
 """
 
 from nova.virt.libvirt import config as vconfig
@@ -28,7 +29,7 @@ def host_end(guest, mac):
 
 
 def finish(guest, vif):
-    """Name, size and enable the container end of ``vif``.
+    """Name and size the container end of ``vif``, and the host end.
 
     :returns: the interface's name in the container.
     :raises NovaLxcContrailError: naming what could not be done.

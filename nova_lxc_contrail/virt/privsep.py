@@ -108,9 +108,10 @@ CONTAINER_NIC_PREFIX = 'eth'
 def finish_hotplugged_veth(init_pid, host_end, mac, mtu=None):
     """Name and size a veth libvirt-LXC just moved into a running container.
 
-    A boot gives the container end the next ``eth<N>`` name, the host end
-    and it the network MTU, and sets it up; a live attach leaves it as
-    libvirt's ``vnet<N>`` at 1500, down. Only this one veth is touched.
+    A boot gives the container end the next ``eth<N>`` name and (with the
+    MTU step) both ends the network MTU; a live attach leaves it as
+    libvirt's ``vnet<N>`` at 1500. Both leave it down for the container's
+    own network configuration to bring up. Only this one veth is touched.
 
     :param mtu: the network MTU, or None to keep libvirt's.
     :returns: the container end's name (kept when it is an ``eth<N>``).
@@ -141,9 +142,8 @@ def finish_hotplugged_veth(init_pid, host_end, mac, mtu=None):
             changes = {'ifname': name}
             if mtu:
                 changes['mtu'] = mtu
-            # A link is renamed while down, as libvirt left it.
+            # A link is renamed while down, as libvirt leaves it.
             inside.link('set', index=found[0], **changes)
-            inside.link('set', index=found[0], state='up')
         except nl_exceptions.NetlinkError as e:
             raise LinkNotFound('finishing %s/%s (MTU %s) failed: %s' % (
                 host_end, mac, mtu, e))

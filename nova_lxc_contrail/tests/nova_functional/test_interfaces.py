@@ -105,7 +105,7 @@ class TestAttachDetach(InterfaceTestBase):
         self.assert_port_gone(second)
         self.delete_all(server, [first, second])
 
-    def test_attach_to_a_stopped_server(self):
+    def test_attach_and_detach_on_a_stopped_server(self):
         server, first, dom = self.boot_with_port()
         second = self.create_vrouter_port()
         self._stop_server(server)
@@ -115,6 +115,13 @@ class TestAttachDetach(InterfaceTestBase):
                          self.domain_macs(server)[1])
         self._start_server(server)
         self.assert_server_running(server, [first, second], boots=2)
+
+        self._stop_server(server)
+        self.detach_port(server, second)
+        self.assert_port_gone(second)
+        self.assertEqual([first['mac_address']], self.domain_macs(server)[1])
+        self._start_server(server)
+        self.assert_server_running(server, [first], boots=3)
         self.delete_all(server, [first, second])
 
 
