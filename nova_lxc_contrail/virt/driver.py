@@ -39,6 +39,7 @@ from nova.virt.image import model as imgmodel
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import utils as libvirt_utils
 from nova.virt.libvirt import vif as libvirt_vif
+from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from oslo_utils import excutils
 from oslo_utils import fileutils
@@ -254,7 +255,10 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
             # Only in the persistent definition: the start names it.
             return
         try:
-            hotplug_nic.finish(guest, vif)
+            # nova serialises attaches per port only: two at once would
+            # pick the same free ethN.
+            with lockutils.lock('lxc-contrail-nics-%s' % instance.uuid):
+                hotplug_nic.finish(guest, vif)
         except Exception as e:
             LOG.error('Could not finish the interface of port %(port)s in '
                       'the container (%(err)s); detaching it again',
