@@ -20,13 +20,17 @@ nova's ``LibvirtDriver`` with these changes, each as small as nova allows:
   keeps the ports plugged: the per-port bridge and its vRouter agent
   registration survive reboots, stop and start;
 - a container whose init has no initctl FIFO is asked to shut down with
-  SIGTERM (``guest.LxcGuest``), which libvirt 9 no longer sends.
+  SIGTERM (``guest.LxcGuest``), which libvirt 9 no longer sends;
+- interface attach and detach work live on a running container
+  (``hotplug_nic`` gives the new interface its name and MTU) and are undone
+  when a step fails: a port is attached whole or not at all.
 
 ``tests/unit/test_driver_nova_flow.py`` fails when nova changes the methods
 these overrides stand in for.
 """
 
 import contextlib
+import functools
 import os
 
 from nova import block_device
@@ -37,6 +41,7 @@ from nova.virt.image import model as imgmodel
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import utils as libvirt_utils
 from nova.virt.libvirt import vif as libvirt_vif
+from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from oslo_utils import excutils
 from oslo_utils import fileutils
@@ -46,6 +51,8 @@ from nova_lxc_contrail import conf
 from nova_lxc_contrail.disk import api as disk_api
 from nova_lxc_contrail import exception
 from nova_lxc_contrail.virt import guest as lxc_guest
+from nova_lxc_contrail.virt import hotplug_nic
+from nova_lxc_contrail.virt import vif as lxc_vif
 
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
@@ -82,6 +89,15 @@ def check_virt_type():
                    'libvirt.LibvirtDriver' % CONF.libvirt.virt_type)
 
 
+# Live attach and detach of vRouter ports work (attach_interface). A tag
+# cannot be honoured: a container interface has no bus address for nova's
+# device metadata to name, so nova would drop it silently.
+INTERFACE_CAPABILITIES = {
+    'supports_attach_interface': True,
+    'supports_tagged_attach_interface': False,
+}
+
+
 class LxcContrailDriver(libvirt_driver.LibvirtDriver):
 
     def __init__(self, virtapi, read_only=False):
@@ -94,6 +110,9 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         self.vif_driver = load_vif_driver(CONF.libvirt.vif_driver, self._host)
         # Instances in a hard reboot: their ports stay plugged.
         self._keep_vifs_plugged = set()
+        # (instance, device) detach_interface took out of the domain already.
+        self._interfaces_taken_out = set()
+        self.capabilities.update(INTERFACE_CAPABILITIES)
 
     def init_host(self, host):
         # Before touching libvirt, as nova does for its own config errors.
@@ -186,3 +205,107 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
                       instance=instance)
             return
         super()._unplug_vifs(instance, network_info, ignore_errors)
+
+    # --- interface attach and detach, live ----------------------------------
+
+    def attach_interface(self, context, instance, image_meta, vif):
+        # nova plugs, attaches (undoing the plug when libvirt refuses) and
+        # saves the device metadata.
+        super().attach_interface(context, instance, image_meta, vif)
+        if not lxc_vif.is_lxc_vrouter(vif, CONF.libvirt.virt_type):
+            return
+        guest = self._host.get_guest(instance)
+        if guest.get_power_state(self._host) not in (power_state.RUNNING,
+                                                     power_state.PAUSED):
+            # Only in the persistent definition: the start names it.
+            return
+        try:
+            # nova serialises attaches per port only: two at once would
+            # pick the same free ethN.
+            with lockutils.lock('lxc-contrail-nics-%s' % instance.uuid):
+                hotplug_nic.finish(guest, vif)
+        except Exception as e:
+            LOG.error('Could not finish the interface of port %(port)s in '
+                      'the container (%(err)s); detaching it again',
+                      {'port': vif['id'], 'err': e}, instance=instance)
+            try:
+                self.detach_interface(context, instance, vif)
+            except Exception:
+                LOG.exception('Could not detach the interface of port %s '
+                              'again', vif['id'], instance=instance)
+            if isinstance(e, nova_exception.NovaException):
+                raise
+            raise exception.NovaLxcContrailError(
+                reason='cannot finish the interface of port %s in the '
+                       'container: %s' % (vif['id'], e)) from e
+
+    def detach_interface(self, context, instance, vif):
+        if not lxc_vif.is_lxc_vrouter(vif, CONF.libvirt.virt_type):
+            return super().detach_interface(context, instance, vif)
+        # nova unplugs the port even when libvirt could not take its
+        # interface out of the domain: detach first, and keep the port
+        # whole when that fails.
+        self._detach_interface_from_domain(instance, vif)
+        with self._interface_taken_out(instance,
+                                       self.vif_driver.get_vif_devname(vif)):
+            # nova's unplug and libvirt metadata update.
+            super().detach_interface(context, instance, vif)
+
+    def _detach_interface_from_domain(self, instance, vif):
+        guest = self._host.get_guest(instance)
+        cfg = self.vif_driver.get_config(instance, vif, instance.image_meta,
+                                         instance.flavor,
+                                         CONF.libvirt.virt_type)
+        get_dev = functools.partial(guest.get_interface_by_cfg, cfg)
+        device_name = self.vif_driver.get_vif_devname(vif)
+        try:
+            self._detach_with_retry(guest, instance.uuid, get_dev,
+                                    device_name=device_name)
+        except nova_exception.DeviceNotFound:
+            LOG.info('The interface of port %s is not in the domain; '
+                     'unplugging it', vif['id'], instance=instance)
+        except Exception as e:
+            with excutils.save_and_reraise_exception(reraise=False):
+                self._keep_persistent_interface(guest, cfg, get_dev, instance)
+            if isinstance(e, nova_exception.NovaException):
+                raise
+            raise nova_exception.DeviceDetachFailed(
+                device=device_name, reason=str(e)) from e
+
+    @staticmethod
+    def _keep_persistent_interface(guest, cfg, get_dev, instance):
+        """The interface the container still has stays in its definition.
+
+        nova detaches from the persistent definition before the live
+        domain: a live detach that failed would lose the interface at the
+        next start.
+        """
+        if (get_dev() is not None and
+                get_dev(from_persistent_config=True) is None):
+            LOG.warning('The live detach failed: adding the interface back '
+                        'to the persistent definition', instance=instance)
+            guest.attach_device(cfg, persistent=True, live=False)
+
+    @contextlib.contextmanager
+    def _interface_taken_out(self, instance, device_name):
+        key = (instance.uuid, device_name)
+        self._interfaces_taken_out.add(key)
+        try:
+            yield
+        finally:
+            self._interfaces_taken_out.discard(key)
+
+    def _detach_with_retry(self, guest, instance_uuid, get_device_conf_func,
+                           device_name):
+        if (instance_uuid, device_name) in self._interfaces_taken_out:
+            return
+        super()._detach_with_retry(guest, instance_uuid,
+                                   get_device_conf_func, device_name)
+
+    def _detach_from_live_and_wait_for_event(self, dev, guest, instance_uuid,
+                                             device_name):
+        # libvirt-LXC detaches synchronously: its devices have no alias and
+        # it sends no removal event, which nova would wait for (and refuse
+        # to without an alias). nova's retry loop checks the device went.
+        self._detach_sync(dev, guest, instance_uuid, device_name,
+                          persistent=False, live=True)

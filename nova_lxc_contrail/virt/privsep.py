@@ -8,6 +8,7 @@ Its own privsep context, with only what the work needs:
   under another uid: ``[libvirt] uid_maps``).
 """
 
+import itertools
 import os
 import stat
 import threading
@@ -74,37 +75,58 @@ def in_netns(ns_path, work):
     return outcome.get('result')
 
 
-@container_net_pctxt.entrypoint
-def set_veth_mtus(init_pid, links):
-    """Give both ends of container veth pairs their MTU.
+# libvirt-LXC names a container's interfaces eth0, eth1... at boot.
+CONTAINER_NIC_PREFIX = 'eth'
 
-    :param init_pid: pid of the container's init; its network namespace
-        holds the container ends.
-    :param links: (host end name, container end MAC, MTU) per veth pair.
-    :raises LinkNotFound: naming the link that is missing.
+
+@container_net_pctxt.entrypoint
+def finish_hotplugged_veth(init_pid, host_end, mac, mtu=None):
+    """Name and size a veth libvirt-LXC just moved into a running container.
+
+    A boot gives the container end the next ``eth<N>`` name and (with the
+    MTU step) both ends the network MTU; a live attach leaves it as
+    libvirt's ``vnet<N>`` at 1500. Both leave it down for the container's
+    own network configuration to bring up. Only this one veth is touched.
+
+    :param mtu: the network MTU, or None to keep libvirt's.
+    :returns: the container end's name (kept when it is an ``eth<N>``).
+    :raises LinkNotFound: naming the link that is missing or refused.
     """
     where = 'container %d' % init_pid
 
-    def inside(ipr):
-        for host_end, mac, mtu in links:
-            _set_mtu_or_say(ipr, where, host_end, mac, mtu,
-                            address=mac.lower())
+    def finish(inside):
+        found = inside.link_lookup(address=mac.lower())
+        if not found:
+            raise LinkNotFound('no link with address %s in %s' % (
+                mac.lower(), where))
+        link = inside.link('get', index=found[0])[0]
+        name = link.get_attr('IFLA_IFNAME')
+        if not _is_container_nic_name(name):
+            taken = {other.get_attr('IFLA_IFNAME')
+                     for other in inside.get_links()}
+            name = next(candidate for candidate in (
+                CONTAINER_NIC_PREFIX + str(n) for n in itertools.count())
+                if candidate not in taken)
+        changes = {'ifname': name}
+        if mtu:
+            changes['mtu'] = mtu
+        # A link is renamed while down, as libvirt leaves it.
+        inside.link('set', index=found[0], **changes)
+        return name
 
-    with IPRoute() as host:
-        # The host ends first: a container MTU above its peer's would drop
-        # large frames on the way out.
-        for host_end, mac, mtu in links:
-            _set_mtu_or_say(host, 'the host', host_end, mac, mtu,
-                            ifname=host_end)
-    in_netns('/proc/%d/ns/net' % init_pid, inside)
-
-
-def _set_mtu_or_say(ipr, where, host_end, mac, mtu, **match):
     try:
-        _set_mtu(ipr, where, mtu, **match)
+        if mtu:
+            with IPRoute() as host:
+                _set_mtu(host, 'the host', mtu, ifname=host_end)
+        return in_netns('/proc/%d/ns/net' % init_pid, finish)
     except nl_exceptions.NetlinkError as e:
-        raise LinkNotFound('setting MTU %d on %s/%s failed: %s' % (
-            mtu, host_end, mac, e))
+        raise LinkNotFound('finishing %s/%s (MTU %s) failed: %s' % (
+            host_end, mac, mtu, e))
+
+
+def _is_container_nic_name(name):
+    number = name[len(CONTAINER_NIC_PREFIX):]
+    return name.startswith(CONTAINER_NIC_PREFIX) and number.isdigit()
 
 
 # Where an init listens for runlevel requests: libvirt-LXC's list.

@@ -26,6 +26,7 @@ import contextlib
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -563,3 +564,37 @@ class ContrailNovaTestBase(LxcNovaTestBase):
         return [r for r in self.agent.requests
                 if r.method == 'POST' and isinstance(r.body, dict) and
                 r.body.get('id') == port['id']]
+
+    # --- interface attach and detach ----------------------------------------
+
+    def attach_port(self, server, port):
+        """POST os-interface and wait for its end; returns seconds."""
+        started = time.monotonic()
+        self._attach_interface(server, port['id'])
+        return time.monotonic() - started
+
+    def detach_port(self, server, port):
+        """DELETE os-interface and wait for its end; returns seconds."""
+        started = time.monotonic()
+        self._detach_interface(server, port['id'])
+        return time.monotonic() - started
+
+    def server_port_ids(self, server):
+        """The ports nova lists for the server, sorted."""
+        return sorted(a['port_id']
+                      for a in self.api.get_port_interfaces(server['id']))
+
+    def domain_macs(self, server):
+        """MACs of the domain's interfaces: (live, persistent), in order."""
+        dom = self.domain(server)
+        return tuple(
+            re.findall(r"<mac address='([0-9a-f:]+)'/>", dom.XMLDesc(flags))
+            for flags in (0, libvirt.VIR_DOMAIN_XML_INACTIVE))
+
+    def assert_container_nics_named(self, dom, nics):
+        """{ifname: port}: exactly these NICs, with MAC and MTU."""
+        links = self.container_links(dom)
+        self.assertEqual(
+            {name: (port['mac_address'], self.NETWORK_MTU)
+             for name, port in nics.items()},
+            {k: v for k, v in links.items() if k != 'lo'})

@@ -16,7 +16,6 @@ from nova import objects
 from nova.virt import driver as virt_driver
 from nova.virt import fake as fake_virt
 from nova.virt.image import model as imgmodel
-from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import vif as libvirt_vif
 from oslo_config import fixture as config_fixture
@@ -314,23 +313,3 @@ class TestContainerMtu(testtools.TestCase):
         e = self.assertRaises(exception.NovaLxcContrailError,
                               container_mtu.container_init_pid, -1)
         self.assertIn('not running (domain id -1)', str(e))
-
-    def test_interface_missing_from_the_domain_fails_before_privsep(self):
-        iface = vconfig.LibvirtConfigGuestInterface()
-        iface.mac_addr = 'fa:16:3e:99:99:99'
-        iface.target_dev = 've5a8f1c3e-7d'
-        guest = mock.Mock(id=1)
-        guest.get_all_devices.return_value = [iface]
-        privileged = self.useFixture(fixtures.MockPatch(
-            'nova_lxc_contrail.virt.privsep.set_veth_mtus')).mock
-        e = self.assertRaises(
-            exception.NovaLxcContrailError, container_mtu.apply, guest,
-            network_model.NetworkInfo([vrouter_vif()]))
-        self.assertIn('no interface with MAC ' + MAC, str(e))
-        privileged.assert_not_called()
-
-    def test_no_vrouter_mtu_means_nothing_to_do(self):
-        guest = mock.Mock()
-        container_mtu.apply(guest, network_model.NetworkInfo(
-            [vrouter_vif(mtu=None)]))
-        guest.get_all_devices.assert_not_called()

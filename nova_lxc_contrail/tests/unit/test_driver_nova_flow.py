@@ -86,6 +86,27 @@ REVIEWED = {
     'reboot': (
         'a6884d26197f081a',
         'it falls back from _soft_reboot returning False to _hard_reboot'),
+    # Interface attach and detach, live.
+    'attach_interface': (
+        'ffd8b3def553fa26',
+        'LxcContrailDriver.attach_interface relies on it plugging, '
+        'attaching live and persistent, unplugging when libvirt refuses, '
+        'and leaving the interface in the domain when it returns'),
+    'detach_interface': (
+        'b31daa36e5b8e5a0',
+        'LxcContrailDriver.detach_interface takes the interface out first '
+        'and relies on it detaching only through _detach_with_retry, then '
+        'unplugging and updating the metadata'),
+    '_detach_with_retry': (
+        '27fad93068078e84',
+        'LxcContrailDriver._detach_with_retry skips it for an interface '
+        'already taken out; _keep_persistent_interface relies on it '
+        'detaching from the persistent definition before the live domain'),
+    '_detach_from_live_and_wait_for_event': (
+        '69fdec92edbd392f',
+        'LxcContrailDriver._detach_from_live_and_wait_for_event keeps its '
+        'synchronous detach (_detach_sync, live only) and drops the wait '
+        'for an event libvirt-LXC never sends'),
 }
 
 # Other nova classes: (class, method) -> (hash as reviewed, what to re-check).
