@@ -15,7 +15,8 @@ interfaces: ``<interface type='bridge'>`` whose ``<source bridge>`` is a
 bridge carrying the VIF driver's link-group mark (``vif/linux_net.py``).
 Everything else is left alone and the hook exits 0; it exits 1, with a
 message libvirt shows in its start error, only when one of this package's
-interfaces cannot get its MTU (libvirt then does not start the domain).
+interfaces cannot get its MTU, or when the domain XML cannot be read
+(libvirt then does not start the domain).
 
 It must not call back into libvirt (libvirtd waits for it, holding the
 domain's lock), and it runs at every container start: it imports only the
@@ -148,11 +149,13 @@ def _veth_ends(links, iface):
 def set_mtus(links, interfaces):
     """Give both veth ends of this package's interfaces their MTU.
 
+    Every interface is checked before any MTU changes.
+
     :returns: the (host end, container end, MTU) set, in XML order.
     :raises HookError: naming the interface that cannot get its MTU.
     """
     from pyroute2.netlink.exceptions import NetlinkError
-    done = []
+    planned = []
     for iface in interfaces:
         bridge = links.get(iface.bridge) if iface.bridge else None
         if not is_ours(bridge):
@@ -162,6 +165,8 @@ def set_mtus(links, interfaces):
         if host.get_attr('IFLA_MASTER') != bridge['index']:
             raise HookError('the host end %s is not a port of bridge %s' % (
                 iface.host_end, iface.bridge))
+        planned.append((iface, host, container, mtu))
+    for iface, host, container, mtu in planned:
         try:
             # The host end first: a container end above its peer's MTU
             # would have its large frames dropped on the way out.
@@ -170,8 +175,8 @@ def set_mtus(links, interfaces):
         except NetlinkError as e:
             raise HookError('cannot set MTU %d on the veth pair %s/%s: %s' %
                             (mtu, iface.host_end, iface.container_end, e))
-        done.append((iface.host_end, iface.container_end, mtu))
-    return done
+    return [(iface.host_end, iface.container_end, mtu)
+            for iface, _, _, mtu in planned]
 
 
 def run(argv, domain_xml):

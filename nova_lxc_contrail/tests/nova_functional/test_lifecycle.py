@@ -1,10 +1,12 @@
 """Scenarios 3 and 4: reboot, stop, start, and a nova-compute restart."""
 
+import subprocess
 import time
 
 import libvirt
 import pyroute2
 
+from nova_lxc_contrail.standin import images
 from nova_lxc_contrail.tests.nova_functional import base
 
 
@@ -124,6 +126,41 @@ class TestRebootStopStart(base.ContrailNovaTestBase):
         server, port = self._boot('busybox')
         self._soft_reboot(server, port, boots=2)
         self._hard_reboot(server, port, boots=3)
+        self._delete(server, port)
+
+    def _wait_for_restart(self, server, domain_id, timeout=30):
+        """Wait for libvirt's own restart of the domain: -> the domain."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dom = self.domain(server)   # a lookup: IDs are cached
+            if dom.ID() not in (domain_id, -1):
+                return dom
+            time.sleep(0.1)
+        self.fail('libvirt did not start the container again')
+
+    def test_reboot_from_inside(self):
+        # The init reboots: libvirt deletes the veth pair and starts the
+        # container again by itself, on new veths, without nova. Each init
+        # records eth0's MTU as its first instruction.
+        server, port = self._boot('busybox-mtu')
+        mtu = str(self.NETWORK_MTU)
+        dom = self.domain(server)
+        self.assertEqual([mtu], self.wait_for_boots(dom, 1,
+                                                    log=images.BOOT_MTUS))
+        rootfs, kept = self._rootfs(), self._kept(port)
+
+        # In ALL the container's namespaces: busybox reboot signals pid 1.
+        subprocess.run(['nsenter', '--target',
+                        str(self.container_init_pid(dom)), '--all', '--',
+                        '/bin/busybox', 'reboot'], check=True, timeout=30)
+        dom = self._wait_for_restart(server, dom.ID())
+        self.assertEqual([mtu] * 2, self.wait_for_boots(
+            dom, 2, log=images.BOOT_MTUS))
+        self.assert_server_running(server, [port], boots=2)
+        self.assertEqual(rootfs, self._rootfs())
+        self._assert_port_kept(port, kept, replugged=False)
+        self.assertEqual('ACTIVE',
+                         self.api.get_server(server['id'])['status'])
         self._delete(server, port)
 
 

@@ -177,10 +177,13 @@ class TestChoice(testtools.TestCase):
         self.assertRefused('%s is not a port of bridge %s' % (
             HOST_END, BRIDGE), links, interface_xml())
 
-    def test_nothing_is_set_before_every_check_of_an_interface(self):
+    def test_nothing_is_set_before_every_interface_passed_its_checks(self):
         links = port_links()
-        del links[CONTAINER_END]
-        links = self.assertRefused('does not exist', links, interface_xml())
+        links['br2'] = Link(30, 'bridge', group=linux_net.port_group(29))
+        links = self.assertRefused(
+            'host end ve2 of the veth pair on bridge br2 does not exist',
+            links, interface_xml(),
+            interface_xml(bridge='br2', target='ve2', actual='veth2'))
         self.assertEqual([], links.mtus)
 
 
