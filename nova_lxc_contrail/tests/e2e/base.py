@@ -9,8 +9,10 @@ capabilities its context declares. Workers run through
 """
 
 import contextlib
+import json
 import os
 import shutil
+import subprocess
 import tempfile
 
 import nova.conf
@@ -62,8 +64,9 @@ def port_links(port_id):
 
 
 def link_mtu(ifname=None, netns=None, address=None):
-    kwargs = {'netns': netns, 'flags': 0} if netns else {}
-    with IPRoute(**kwargs) as ipr:
+    if netns:
+        return _netns_link_mtu(netns, ifname, address)
+    with IPRoute() as ipr:
         match = {'ifname': ifname} if ifname else {'address': address}
         index = ipr.link_lookup(**match)
         if not index:
@@ -71,6 +74,19 @@ def link_mtu(ifname=None, netns=None, address=None):
         link = ipr.link('get', index=index[0])[0]
         return {'mtu': link.get('mtu'), 'ifname': link.get('ifname'),
                 'address': link.get('address')}
+
+
+def _netns_link_mtu(netns, ifname, address):
+    # pyroute2 0.8.1 (the release's constraint) has no IPRoute(netns=).
+    links = json.loads(subprocess.run(
+        ['nsenter', '--net=%s' % netns, 'ip', '-j', 'link', 'show'],
+        check=True, capture_output=True, text=True).stdout)
+    for link in links:
+        if (ifname and link['ifname'] == ifname) or (
+                address and link.get('address') == address):
+            return {'mtu': link['mtu'], 'ifname': link['ifname'],
+                    'address': link.get('address')}
+    return None
 
 
 class LibvirtLxcTestCase(testtools.TestCase):
