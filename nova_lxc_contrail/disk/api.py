@@ -210,13 +210,16 @@ def inspect_image(path, fmt=None, root_partition=None):
     policy = _policy(root_partition)
     result = {'image': path, 'format': fmt, 'policy': str(policy),
               'size': None, 'partition_table': None, 'filesystems': {},
-              'root': None, 'init': None, 'refused': [], 'error': None}
+              'root': None, 'init': None, 'refused': [], 'error': None,
+              'idmap': None}
     scratch = privsep.make_scratch_dir()
     paths = state.Paths(os.path.join(scratch, 'rootfs'))
     attached = None
     try:
         attached = _attach(source, paths, policy, read_only=True,
                            report=result)
+        result['idmap'] = _idmap_report(paths.container_dir,
+                                        attached.filesystem)
     except exception.NovaLxcContrailError as exc:
         result['error'] = str(exc)
     finally:
@@ -233,6 +236,29 @@ def inspect_image(path, fmt=None, root_partition=None):
             'reason': attached.candidate.reason}
         result['init'] = attached.init.to_dict()
     return result
+
+
+def _idmap_report(mounted, filesystem):
+    """What a user namespace would do with this root, and what to set."""
+    supported, why = privsep.can_idmap(mounted)
+    maps = CONF.libvirt.uid_maps or CONF.libvirt.gid_maps
+    method = CONF.lxc_contrail.rootfs_idmap
+    if supported and method != 'chown':
+        how = ('idmapped mount: no file changes owner, snapshots keep the '
+               "image's owners")
+    elif method == 'mount':
+        how = ('cannot start: no idmapped mount of %s (%s) and '
+               '[lxc_contrail] rootfs_idmap = mount' % (filesystem, why))
+    else:
+        how = ('chown shift: every file of the disk is chowned to the '
+               'mapped ids, setuid bits are cleared')
+    return {'idmapped_mount': supported, 'reason': why,
+            'user_namespace': bool(maps), 'rootfs_idmap': method,
+            'with_uid_maps': how,
+            'remedy': None if maps else (
+                'set [libvirt] uid_maps = 0:100000:65536 and gid_maps = '
+                '0:100000:65536 so that root in the container is not root '
+                'on the host')}
 
 
 # --- attach -----------------------------------------------------------------

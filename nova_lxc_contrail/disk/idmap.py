@@ -225,12 +225,37 @@ def idmapped_clone(source, target, uid_maps, gid_maps):
     :raises Unsupported: the kernel or the filesystem cannot idmap
     :raises OSError: anything else
     """
+    tree = _idmapped_tree(source, uid_maps, gid_maps)
+    try:
+        _check(_libc.syscall(_L(SYS_MOVE_MOUNT), _L(tree), b'', _L(AT_FDCWD),
+                             os.fsencode(target),
+                             _L(MOVE_MOUNT_F_EMPTY_PATH)),
+               'move_mount to %s' % target)
+    finally:
+        os.close(tree)
+
+
+def can_idmap(source):
+    """(True, '') when the mount at ``source`` takes an id map.
+
+    Else (False, why). The detached clone it tries is dropped: nothing
+    changes.
+    """
+    try:
+        os.close(_idmapped_tree(source, [IdMap(0, 100000, 1)],
+                                [IdMap(0, 100000, 1)]))
+    except Unsupported as exc:
+        return False, str(exc)
+    return True, ''
+
+
+def _idmapped_tree(source, uid_maps, gid_maps):
+    """A detached, idmapped clone of the mount at ``source``: its fd."""
     if not syscalls_available():
         raise Unsupported(errno.ENOSYS, 'idmapped mounts are called by '
                           'their x86_64 syscall numbers; this is %s'
                           % platform.machine())
     ns_fd = userns_fd(uid_maps, gid_maps)
-    tree = -1
     try:
         tree = _libc.syscall(_L(SYS_OPEN_TREE), _L(AT_FDCWD),
                              os.fsencode(source),
@@ -247,16 +272,12 @@ def idmapped_clone(source, target, uid_maps, gid_maps):
                          _L(AT_EMPTY_PATH), ctypes.byref(attr),
                          _L(ctypes.sizeof(attr))) < 0:
             err = ctypes.get_errno()
+            os.close(tree)
             if err in UNSUPPORTED_ERRNOS:
                 raise Unsupported(err, 'mount_setattr(MOUNT_ATTR_IDMAP): %s'
                                   % os.strerror(err))
             raise OSError(err, 'mount_setattr(MOUNT_ATTR_IDMAP): %s'
                           % os.strerror(err))
-        _check(_libc.syscall(_L(SYS_MOVE_MOUNT), _L(tree), b'', _L(AT_FDCWD),
-                             os.fsencode(target),
-                             _L(MOVE_MOUNT_F_EMPTY_PATH)),
-               'move_mount to %s' % target)
+        return tree
     finally:
-        if tree >= 0:
-            os.close(tree)
         os.close(ns_fd)

@@ -240,6 +240,12 @@ def map_rootfs(stage, target, uid_maps, gid_maps, method):
     return 'idmapped'
 
 
+@disk_pctxt.entrypoint
+def can_idmap(path):
+    """Whether the filesystem mounted at ``path`` takes an idmapped mount."""
+    return idmap.can_idmap(path)
+
+
 # --- exports ----------------------------------------------------------------
 
 @disk_pctxt.entrypoint

@@ -12,6 +12,7 @@ import stat
 import tempfile
 
 import nova.privsep
+from oslo_privsep import capabilities as caps
 from oslo_privsep import priv_context
 
 from nova_lxc_contrail.disk import api
@@ -28,6 +29,10 @@ DEVICE = userns_fixtures.DEVICE
 USER_FILE = userns_fixtures.USER_FILE
 as_user = userns_fixtures.as_user
 image_tree = userns_fixtures.image_tree
+# nova/privsep/__init__.py sys_admin_pctxt
+NOVA_SYS_ADMIN_CAPS = [caps.CAP_CHOWN, caps.CAP_DAC_OVERRIDE,
+                       caps.CAP_DAC_READ_SEARCH, caps.CAP_FOWNER,
+                       caps.CAP_NET_ADMIN, caps.CAP_SYS_ADMIN]
 
 
 class UsernsRootfsTestCase(rootfs_base.RootfsTestCase):
@@ -49,7 +54,11 @@ class UsernsRootfsTestCase(rootfs_base.RootfsTestCase):
             images.build_image(os.path.join(cls.image_dir, name), layout,
                                fmt, fs, init,
                                tree_hook=image_tree if fs == 'ext4' else None)
-        # The chown fallback runs nova's own shift in nova's own context.
+        # The chown fallback runs nova's own shift in nova's own context,
+        # with the capabilities nova declares for it (an earlier test's
+        # config fixture may have reset that default).
+        rootfs_base.CONF.set_default(
+            'capabilities', NOVA_SYS_ADMIN_CAPS, group='nova_sys_admin')
         nova.privsep.sys_admin_pctxt.start(priv_context.Method.FORK)
 
     @classmethod
