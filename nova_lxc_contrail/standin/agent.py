@@ -195,6 +195,12 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     # timeout: an unreachable agent that the real one would not be.
     request_queue_size = socket.SOMAXCONN
 
+    def service_actions(self):
+        # Under eventlet (nova's functional stack) socketserver may hold the
+        # unpatched selectors module, whose select() never yields: without
+        # this the serving green thread starves every other one.
+        time.sleep(0)
+
     def __init__(self, address, standin):
         self.standin = standin
         self.connections = set()
