@@ -11,7 +11,9 @@ their x86_64 numbers.
 The user namespace comes from a short-lived child: it unshares a user
 namespace, the parent writes the maps into its uid_map/gid_map (which needs
 CAP_SETUID and CAP_SETGID), opens ``/proc/<child>/ns/user`` and reaps it.
-The mount keeps the namespace alive, not the child.
+The mount keeps the namespace alive, not the child. The daemon keeps one
+such fd per set of maps (they come from nova.conf), so only its first
+setup pays for the child.
 """
 
 import collections
@@ -19,6 +21,7 @@ import ctypes
 import errno
 import os
 import platform
+import threading
 
 IdMap = collections.namedtuple('IdMap', 'start target count')
 
@@ -180,6 +183,19 @@ def _map_text(maps):
     return ''.join('%d %d %d\n' % tuple(m) for m in maps).encode()
 
 
+_namespaces = {}
+_namespaces_lock = threading.Lock()
+
+
+def _userns_for(uid_maps, gid_maps):
+    """The kept user namespace fd holding these maps (never close it)."""
+    key = (tuple(map(tuple, uid_maps)), tuple(map(tuple, gid_maps)))
+    with _namespaces_lock:
+        if key not in _namespaces:
+            _namespaces[key] = userns_fd(uid_maps, gid_maps)
+        return _namespaces[key]
+
+
 def userns_fd(uid_maps, gid_maps):
     """An fd of a new user namespace holding the maps (caller closes it)."""
     ready_r, ready_w = os.pipe()
@@ -255,29 +271,26 @@ def _idmapped_tree(source, uid_maps, gid_maps):
         raise Unsupported(errno.ENOSYS, 'idmapped mounts are called by '
                           'their x86_64 syscall numbers; this is %s'
                           % platform.machine())
-    ns_fd = userns_fd(uid_maps, gid_maps)
-    try:
-        tree = _libc.syscall(_L(SYS_OPEN_TREE), _L(AT_FDCWD),
-                             os.fsencode(source),
-                             _L(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC))
-        if tree < 0:
-            err = ctypes.get_errno()
-            if err == errno.ENOSYS:
-                raise Unsupported(err, 'open_tree: %s' % os.strerror(err))
-            raise OSError(err, 'open_tree(%s): %s' % (source,
-                                                      os.strerror(err)))
-        attr = _MountAttr(attr_set=MOUNT_ATTR_IDMAP,
-                          attr_clr=MOUNT_ATTR_NOSUID, userns_fd=ns_fd)
-        if _libc.syscall(_L(SYS_MOUNT_SETATTR), _L(tree), b'',
-                         _L(AT_EMPTY_PATH), ctypes.byref(attr),
-                         _L(ctypes.sizeof(attr))) < 0:
-            err = ctypes.get_errno()
-            os.close(tree)
-            if err in UNSUPPORTED_ERRNOS:
-                raise Unsupported(err, 'mount_setattr(MOUNT_ATTR_IDMAP): %s'
-                                  % os.strerror(err))
-            raise OSError(err, 'mount_setattr(MOUNT_ATTR_IDMAP): %s'
-                          % os.strerror(err))
-        return tree
-    finally:
-        os.close(ns_fd)
+    ns_fd = _userns_for(uid_maps, gid_maps)
+    tree = _libc.syscall(_L(SYS_OPEN_TREE), _L(AT_FDCWD),
+                         os.fsencode(source),
+                         _L(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC))
+    if tree < 0:
+        err = ctypes.get_errno()
+        if err == errno.ENOSYS:
+            raise Unsupported(err, 'open_tree: %s' % os.strerror(err))
+        raise OSError(err, 'open_tree(%s): %s' % (source,
+                                                  os.strerror(err)))
+    attr = _MountAttr(attr_set=MOUNT_ATTR_IDMAP,
+                      attr_clr=MOUNT_ATTR_NOSUID, userns_fd=ns_fd)
+    if _libc.syscall(_L(SYS_MOUNT_SETATTR), _L(tree), b'',
+                     _L(AT_EMPTY_PATH), ctypes.byref(attr),
+                     _L(ctypes.sizeof(attr))) < 0:
+        err = ctypes.get_errno()
+        os.close(tree)
+        if err in UNSUPPORTED_ERRNOS:
+            raise Unsupported(err, 'mount_setattr(MOUNT_ATTR_IDMAP): %s'
+                              % os.strerror(err))
+        raise OSError(err, 'mount_setattr(MOUNT_ATTR_IDMAP): %s'
+                      % os.strerror(err))
+    return tree
