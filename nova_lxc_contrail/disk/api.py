@@ -18,10 +18,12 @@ nova-compute restarted, with or without the saved device.
 """
 
 import collections
+import contextlib
 import dataclasses
 import os
 import stat
 
+import nova.conf  # noqa: F401 (registers [libvirt] uid_maps, gid_maps)
 from nova.privsep import idmapshift
 from nova.virt.image import model as imgmodel
 from oslo_config import cfg
@@ -136,7 +138,6 @@ def _map_rootfs(paths, id_maps, image_name):
             reason='no idmapped mount is possible here (%s) and '
                    '[lxc_contrail] rootfs_idmap = mount; set it to auto or '
                    'chown to shift the owners on the disk instead' % exc)
-    privsep.remove_stage_dir(paths.stage)
     record = state.load(paths) or {}
     record['stage'] = None
     if how == 'moved':
@@ -314,7 +315,7 @@ def _mount_options(fstype, read_only, staged=False):
 def _attach(source, paths, policy, read_only, report=None, staged=False):
     """Attach and mount the root; on any failure release everything.
 
-    :param staged: mount at the root-only stage dir, not the container dir
+    :param staged: mount at the owner-only stage dir, not the container dir
     """
     record = {'image': source.path, 'format': source.fmt,
               'export': None, 'loop': None,
@@ -322,7 +323,8 @@ def _attach(source, paths, policy, read_only, report=None, staged=False):
     state.save(paths, record)
     try:
         if staged:
-            privsep.make_stage_dir(paths.stage)
+            # Its owner (nova-compute, which owns the image already) only.
+            os.makedirs(paths.stage, 0o700, exist_ok=True)
         backing = source.path
         if source.fmt != imgmodel.FORMAT_RAW:
             backing = _start_export(source, paths, record, read_only)
@@ -444,7 +446,8 @@ def _release(paths, device=None):
     privsep.unmount(paths.container_dir)
     if record.get('stage') or os.path.lexists(paths.stage):
         privsep.unmount(paths.stage)
-        privsep.remove_stage_dir(paths.stage)
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(paths.stage)
 
     exact = []
     loop_record = record.get('loop')

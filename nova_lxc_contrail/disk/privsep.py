@@ -192,25 +192,6 @@ def wait_loops_released(path, timeout):
 # --- the container's view in a user namespace -------------------------------
 
 @disk_pctxt.entrypoint
-def make_stage_dir(path):
-    """An empty directory only root can enter, for the unmapped mount."""
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    os.chown(path, 0, 0)
-    os.chmod(path, 0o700)
-
-
-@disk_pctxt.entrypoint
-def remove_stage_dir(path):
-    try:
-        os.rmdir(path)
-    except FileNotFoundError:
-        pass
-
-
-@disk_pctxt.entrypoint
 def map_rootfs(stage, target, uid_maps, gid_maps, method):
     """Show the filesystem mounted at ``stage`` at ``target``, mapped.
 
@@ -219,7 +200,8 @@ def map_rootfs(stage, target, uid_maps, gid_maps, method):
         stage mount itself moved there: the caller shifts the owners)
     :raises idmap.Unsupported: no idmapped mount possible and method is
         'mount'
-    The stage is unmounted either way; the clone keeps the filesystem.
+    The stage is unmounted and removed either way; the clone keeps the
+    filesystem.
     """
     uid_maps = [idmap.IdMap(*m) for m in uid_maps]
     gid_maps = [idmap.IdMap(*m) for m in gid_maps]
@@ -235,9 +217,12 @@ def map_rootfs(stage, target, uid_maps, gid_maps, method):
         mount.move(stage, target)
         # The container takes its root from this mount: setuid works.
         mount.set_flags(target, mount.MS_NODEV)
-        return 'moved'
-    mount.umount(stage)
-    return 'idmapped'
+        how = 'moved'
+    else:
+        mount.umount(stage)
+        how = 'idmapped'
+    os.rmdir(stage)
+    return how
 
 
 @disk_pctxt.entrypoint

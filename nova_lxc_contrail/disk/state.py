@@ -8,9 +8,9 @@ hidden by the mount):
   after nova-compute restarted and when nova passes no device;
 - ``rootfs.export``, ``rootfs.qmp``, ``rootfs.pid``: a qcow2 image's FUSE
   export file, its daemon's QMP socket and pid file;
-- ``rootfs.stage``: a root-only directory where, for a container in a user
-  namespace, the filesystem is mounted unmapped until its idmapped clone
-  is attached at the container dir (``record['stage']``).
+- ``rootfs.stage``: an owner-only (0700) directory where, for a container
+  in a user namespace, the filesystem is mounted unmapped until its
+  idmapped clone is attached at the container dir (``record['stage']``).
 """
 
 import dataclasses

@@ -32,6 +32,7 @@ from nova.compute import power_state
 from nova import exception as nova_exception
 from nova.virt import driver as virt_driver
 from nova.virt.image import model as imgmodel
+from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import utils as libvirt_utils
 from nova.virt.libvirt import vif as libvirt_vif
@@ -115,6 +116,19 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
                         'containers run without a user namespace, their '
                         'root is root on this host')
         super().init_host(host)
+
+    def _get_guest_config(self, instance, network_info, image_meta,
+                          disk_info, *args, **kwargs):
+        guest = super()._get_guest_config(instance, network_info, image_meta,
+                                          disk_info, *args, **kwargs)
+        if guest.idmaps and not any(
+                isinstance(d, vconfig.LibvirtConfigGuestInterface)
+                for d in guest.devices):
+            # libvirt-LXC with <idmap> needs a network namespace of its own
+            # (else the container's sysfs cannot be mounted): a server
+            # without ports gets an empty one.
+            guest.features.append(vconfig.LibvirtConfigGuestFeature('privnet'))
+        return guest
 
     # --- container root filesystem (nova calls these three) ----------------
 

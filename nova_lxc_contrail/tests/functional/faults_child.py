@@ -96,8 +96,7 @@ def hook_disk():
     _wrap(mount, 'umount', 'umount')
     _wrap(privsep, 'check_init', 'init check')
     from nova_lxc_contrail.disk import idmap
-    _wrap(privsep, 'make_stage_dir', 'stage dir')
-    _wrap(privsep, 'remove_stage_dir', 'stage dir removal')
+    _wrap(privsep, 'map_rootfs', 'map rootfs')
     _wrap(idmap, 'userns_fd', 'user namespace')
     _wrap(idmap, 'idmapped_clone', 'idmapped clone')
     _wrap(mount, 'move', 'mount move')

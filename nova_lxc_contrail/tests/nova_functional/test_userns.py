@@ -106,3 +106,16 @@ class TestUsernsServerQcow2(UsernsServerChecks):
 
     def test_qcow2_gpt_cloud_layout(self):
         self.check_server('gpt-cloud.qcow2', 'gpt-cloud', 'qcow2')
+
+    def test_server_without_ports_gets_a_network_namespace(self):
+        # libvirt-LXC with <idmap> cannot mount the container's sysfs in
+        # the host's network namespace: the driver asks for <privnet/>.
+        server, _seconds = self.boot(self.build_image('noport.raw',
+                                                      init='script'))
+        dom = self.assert_domain_running(server)
+        self.assertIn('<privnet/>', dom.XMLDesc())
+        init = self.container_init_pid(dom)
+        self.assertNotEqual(os.readlink('/proc/self/ns/net'),
+                            os.readlink('/proc/%d/ns/net' % init))
+        self.delete(server)
+        self.assert_nothing_left(server)
