@@ -180,6 +180,9 @@ class TestChownFallback(UsernsRootfsTestCase):
         # The disk now carries the shifted owners.
         self.assertEqual(100000, self.on_disk(model, 'bin/busybox').st_uid)
         self.assertEqual(101000, self.on_disk(model, USER_FILE).st_uid)
+        # ...and chown cleared the setuid bit, as Linux does for root too.
+        self.assertEqual(0o755, stat.S_IMODE(
+            self.on_disk(model, SETUID_SH).st_mode))
 
     def test_mount_only_names_the_remedy_where_impossible(self):
         self.conf.config(rootfs_idmap='mount', group='lxc_contrail')
