@@ -544,6 +544,97 @@ def check_images_type(host, conf):
         images_type, conf.use_cow_images))]
 
 
+# --- user namespaces -------------------------------------------------------
+
+USERNS_REMEDY = ('set [libvirt] uid_maps = 0:100000:65536 and gid_maps = '
+                 '0:100000:65536 in nova.conf (a range no host user or '
+                 'group has, e.g. one of /etc/subuid), then restart '
+                 'nova-compute; instances get it at their next start')
+
+
+def check_user_namespaces(host, conf):
+    """Whether instances run in user namespaces, with valid maps."""
+    from nova_lxc_contrail.disk import idmap
+
+    try:
+        maps = idmap.container_maps(conf.libvirt.uid_maps,
+                                    conf.libvirt.gid_maps)
+    except idmap.MapError as e:
+        return [Result('nova', 'user namespaces', FAIL, str(e),
+                       'fix the option; ' + USERNS_REMEDY)]
+    if maps is None:
+        return [Result('nova', 'user namespaces', WARN,
+                       'instances run without a user namespace: root in a '
+                       'container is close to root on this host',
+                       USERNS_REMEDY)]
+    uid, gid = idmap.host_id(maps[0], 0), idmap.host_id(maps[1], 0)
+    instances = conf.instances_path
+    blocked = _first_unsearchable(host, instances, uid, gid)
+    if blocked:
+        return [Result('nova', 'user namespaces', FAIL,
+                       'the containers\' root (host uid %d) cannot search '
+                       '%s, on the way to %s: every start fails'
+                       % (uid, blocked, instances),
+                       'chmod o+x %s' % blocked)]
+    return [_ok('nova', 'user namespaces',
+                'container root is host uid %d, gid %d (uid_maps %s, '
+                'gid_maps %s)' % (uid, gid,
+                                  ','.join(map(idmap.format_map, maps[0])),
+                                  ','.join(map(idmap.format_map, maps[1]))))]
+
+
+def _first_unsearchable(host, path, uid, gid):
+    """The first directory from / to path (itself included) uid can't search.
+
+    nova makes each instance dir below path; the driver gives the mapped
+    root search on it.
+    """
+    parts = [p for p in os.path.abspath(path).split('/') if p]
+    current = '/'
+    for part in [None] + parts:
+        if part is not None:
+            current = os.path.join(current, part)
+        try:
+            st = os.stat(host.path(current))
+        except OSError:
+            return None             # nova creates what is missing
+        bit = (0o100 if st.st_uid == uid else
+               0o010 if st.st_gid == gid else 0o001)
+        if not st.st_mode & bit:
+            return current
+    return None
+
+
+def check_idmapped_mounts(host, conf):
+    """Whether this kernel can give containers an idmapped rootfs."""
+    from nova_lxc_contrail.disk import idmap
+
+    supported, why = idmap.kernel_supports()
+    userns = bool(conf.libvirt.uid_maps or conf.libvirt.gid_maps)
+    method = conf.lxc_contrail.rootfs_idmap
+    if supported:
+        return [_ok('kernel', 'idmapped mounts',
+                    'supported (kernel %s); ext4, xfs and btrfs root '
+                    'filesystems get an idmapped mount%s' % (
+                        os.uname().release,
+                        '' if method != 'chown' else
+                        ', but [lxc_contrail] rootfs_idmap = chown'))]
+    if not userns:
+        return [Result('kernel', 'idmapped mounts', WARN, why,
+                       'only needed with [libvirt] uid_maps: use Linux '
+                       '>= 5.12')]
+    if method == 'mount':
+        return [Result('kernel', 'idmapped mounts', FAIL,
+                       why + ' and [lxc_contrail] rootfs_idmap = mount: '
+                       'every start fails',
+                       'use Linux >= 5.12, or set [lxc_contrail] '
+                       'rootfs_idmap = auto (chown every file instead)')]
+    return [Result('kernel', 'idmapped mounts', WARN,
+                   why + ': every instance disk gets its owners chowned '
+                   '(cost grows with the image; snapshots carry the '
+                   'shifted owners)', 'use Linux >= 5.12')]
+
+
 CHECKS = (
     check_namespaces, check_cgroups, check_cgroup_layout,
     check_kernel_features,
@@ -552,6 +643,7 @@ CHECKS = (
     check_libvirt_hook, check_ports_dir, check_agent,
     check_compute_driver, check_virt_type, check_vif_driver,
     check_os_vif_plugin, check_images_type,
+    check_user_namespaces, check_idmapped_mounts,
 )
 GROUPS = ('kernel', 'devices', 'tools', 'libvirt', 'agent', 'nova')
 # The group of each check, so that skipped groups never run.
@@ -566,6 +658,7 @@ CHECK_GROUPS = {
     check_compute_driver: 'nova', check_virt_type: 'nova',
     check_vif_driver: 'nova', check_os_vif_plugin: 'nova',
     check_images_type: 'nova',
+    check_user_namespaces: 'nova', check_idmapped_mounts: 'kernel',
 }
 
 

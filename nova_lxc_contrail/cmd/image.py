@@ -65,6 +65,11 @@ def render(report):
         lines.append('init:        %s: %s%s' % (
             'ok' if init['ok'] else 'NOT OK', chain,
             '' if init['ok'] else ' (%s)' % init['reason']))
+    userns = report.get('idmap')
+    if userns is not None:
+        lines.append('userns:      %s; with uid_maps: %s' % (
+            'on ([libvirt] uid_maps set)' if userns['user_namespace'] else
+            'OFF: ' + userns['remedy'], userns['with_uid_maps']))
     if report['error']:
         lines.append('error:       %s' % report['error'])
     lines.append('verdict:     %s' % (

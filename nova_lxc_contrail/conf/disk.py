@@ -25,6 +25,24 @@ disk_opts = [
                help='How a qcow2 image is shown as a raw disk for the '
                     'loop device that binds its root partition. Neither '
                     'needs partition device nodes or device-mapper.'),
+    cfg.StrOpt('rootfs_idmap',
+               default='auto',
+               choices=[('auto', 'an idmapped mount where the kernel and '
+                                 'the filesystem support it, else the '
+                                 'chown shift'),
+                        ('mount', 'an idmapped mount only; a host or '
+                                  'filesystem without support fails the '
+                                  'boot'),
+                        ('chown', 'nova\'s shift: chown every file of the '
+                                  'instance disk to the mapped ids')],
+               help='How a container running in a user namespace ([libvirt] '
+                    'uid_maps and gid_maps set) sees its root filesystem '
+                    'owned by its own root. An idmapped mount (Linux >= '
+                    '5.12; ext4, xfs, btrfs) changes no file: the disk '
+                    'and its snapshots keep the image\'s owners, and its '
+                    'cost does not grow with the image. The chown shift '
+                    'rewrites every owner on the disk (and clears setuid '
+                    'bits, as chown does). Unused without uid_maps.'),
     cfg.FloatOpt('release_timeout',
                  default=10.0, min=0.0,
                  help='Seconds teardown waits for the kernel to release '

@@ -26,7 +26,7 @@ CONTEXTS = {
           'port devices: taps and bridges (CAP_NET_ADMIN)'),
     DISK: ('nova_lxc_contrail.disk.privsep.disk_pctxt',
            'container root filesystems: loop devices, mounts, qcow2 exports '
-           '(CAP_SYS_ADMIN, CAP_DAC_OVERRIDE)'),
+           '(CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, CAP_SETUID, CAP_SETGID)'),
     CONTAINER_NET: ('nova_lxc_contrail.virt.privsep.container_net_pctxt',
                     'links inside running containers (CAP_NET_ADMIN, '
                     'CAP_SYS_ADMIN, CAP_SYS_PTRACE)'),

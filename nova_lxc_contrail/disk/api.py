@@ -18,19 +18,24 @@ nova-compute restarted, with or without the saved device.
 """
 
 import collections
+import contextlib
 import dataclasses
 import os
 import stat
 
+import nova.conf  # noqa: F401 (registers [libvirt] uid_maps, gid_maps)
+from nova.privsep import idmapshift
 from nova.virt.image import model as imgmodel
 from oslo_config import cfg
 from oslo_log import log as logging
 from oslo_utils import excutils
 
 from nova_lxc_contrail import conf as nlc_conf  # noqa: F401 (registers)
+from nova_lxc_contrail.disk import access
 from nova_lxc_contrail.disk import choose
 from nova_lxc_contrail.disk import export
 from nova_lxc_contrail.disk import fsprobe
+from nova_lxc_contrail.disk import idmap
 from nova_lxc_contrail.disk import partition
 from nova_lxc_contrail.disk import privsep
 from nova_lxc_contrail.disk import rootfs
@@ -69,8 +74,14 @@ def root_partition_for_instance(instance):
 
 
 def setup_container(image, container_dir, root_partition=None,
-                    image_name=None):
+                    image_name=None, id_maps=None):
     """Attach the image's root filesystem and mount it at container_dir.
+
+    The mount is nodev. Without ``id_maps`` only root and the instance
+    dir's owner can reach it. With them, the container dir gets an
+    idmapped view of the filesystem (no file changes owner) or, where the
+    kernel or the filesystem cannot idmap (or [lxc_contrail] rootfs_idmap
+    = chown), the mount itself with nova's chown shift applied.
 
     :param image: nova.virt.image.model LocalFileImage (raw or qcow2) or
         LocalBlockImage
@@ -78,22 +89,76 @@ def setup_container(image, container_dir, root_partition=None,
     :param root_partition: the image's lxc_root_partition property ('auto',
         'none' or a number); None uses [lxc_contrail] root_partition
     :param image_name: how errors name the image (default: its path)
+    :param id_maps: (uid maps, gid maps), lists of ``idmap.IdMap``, for a
+        container in a user namespace (see ``idmap.container_maps``)
     :returns: the loop device, for instance.system_metadata
         ['rootfs_device_name']
     """
     source = _source(image, image_name)
     policy = _policy(root_partition)
     paths = state.Paths(container_dir)
+    mapped_root = None
+    if id_maps:
+        mapped_root = (idmap.host_id(id_maps[0], 0),
+                       idmap.host_id(id_maps[1], 0))
+        access.check_traversable(paths.instance_dir, *mapped_root)
     if state.load(paths) is not None:
         LOG.warning('%s has a leftover attachment; releasing it first',
                     container_dir)
         _release(paths)
     os.makedirs(container_dir, exist_ok=True)
-    attached = _attach(source, paths, policy, read_only=False)
+    access.restrict_instance_dir(paths.instance_dir,
+                                 mapped_root[0] if mapped_root else None)
+    attached = _attach(source, paths, policy, read_only=False,
+                       staged=bool(id_maps))
     LOG.info('Mounted %s of %s (%s, %s) at %s through %s', attached.candidate
              .label, source.name, attached.filesystem,
-             attached.candidate.reason, container_dir, attached.device)
+             attached.candidate.reason,
+             paths.stage if id_maps else container_dir, attached.device)
+    if id_maps:
+        try:
+            _map_rootfs(paths, id_maps, source.name)
+        except BaseException:
+            with excutils.save_and_reraise_exception():
+                _release(paths)
     return attached.device
+
+
+def _map_rootfs(paths, id_maps, image_name):
+    """Give the container dir the mapped view of the staged mount."""
+    uid_maps, gid_maps = id_maps
+    method = CONF.lxc_contrail.rootfs_idmap
+    try:
+        how = privsep.map_rootfs(paths.stage, paths.container_dir,
+                                 [list(m) for m in uid_maps],
+                                 [list(m) for m in gid_maps], method)
+    except idmap.Unsupported as exc:
+        raise exception.RootfsError(
+            image=image_name, partition='the root filesystem',
+            reason='no idmapped mount is possible here (%s) and '
+                   '[lxc_contrail] rootfs_idmap = mount; set it to auto or '
+                   'chown to shift the owners on the disk instead' % exc)
+    record = state.load(paths) or {}
+    record['stage'] = None
+    if how == 'moved':
+        # nova's shift, given the (start, target, count) tuples its
+        # privsep entrypoint unpacks (nova 34's chown_for_id_maps passes
+        # config objects it cannot).
+        idmapshift.shift(paths.container_dir,
+                         [tuple(m) for m in uid_maps],
+                         [tuple(m) for m in gid_maps])
+        record['idmap'] = 'chown'
+        LOG.info('%s: owners shifted on the disk (chown) for uid maps %s, '
+                 'gid maps %s (rootfs_idmap = %s)', paths.container_dir,
+                 ','.join(map(idmap.format_map, uid_maps)),
+                 ','.join(map(idmap.format_map, gid_maps)), method)
+    else:
+        record['idmap'] = 'idmapped'
+        LOG.info('%s: idmapped mount for uid maps %s, gid maps %s; no '
+                 'owner changed on the disk', paths.container_dir,
+                 ','.join(map(idmap.format_map, uid_maps)),
+                 ','.join(map(idmap.format_map, gid_maps)))
+    state.save(paths, record)
 
 
 def teardown_container(container_dir, container_root_device=None):
@@ -146,13 +211,16 @@ def inspect_image(path, fmt=None, root_partition=None):
     policy = _policy(root_partition)
     result = {'image': path, 'format': fmt, 'policy': str(policy),
               'size': None, 'partition_table': None, 'filesystems': {},
-              'root': None, 'init': None, 'refused': [], 'error': None}
+              'root': None, 'init': None, 'refused': [], 'error': None,
+              'idmap': None}
     scratch = privsep.make_scratch_dir()
     paths = state.Paths(os.path.join(scratch, 'rootfs'))
     attached = None
     try:
         attached = _attach(source, paths, policy, read_only=True,
                            report=result)
+        result['idmap'] = _idmap_report(paths.container_dir,
+                                        attached.filesystem)
     except exception.NovaLxcContrailError as exc:
         result['error'] = str(exc)
     finally:
@@ -169,6 +237,29 @@ def inspect_image(path, fmt=None, root_partition=None):
             'reason': attached.candidate.reason}
         result['init'] = attached.init.to_dict()
     return result
+
+
+def _idmap_report(mounted, filesystem):
+    """What a user namespace would do with this root, and what to set."""
+    supported, why = privsep.can_idmap(mounted)
+    maps = CONF.libvirt.uid_maps or CONF.libvirt.gid_maps
+    method = CONF.lxc_contrail.rootfs_idmap
+    if supported and method != 'chown':
+        how = ('idmapped mount: no file changes owner, snapshots keep the '
+               "image's owners")
+    elif method == 'mount':
+        how = ('cannot start: no idmapped mount of %s (%s) and '
+               '[lxc_contrail] rootfs_idmap = mount' % (filesystem, why))
+    else:
+        how = ('chown shift: every file of the disk is chowned to the '
+               'mapped ids, setuid bits are cleared')
+    return {'idmapped_mount': supported, 'reason': why,
+            'user_namespace': bool(maps), 'rootfs_idmap': method,
+            'with_uid_maps': how,
+            'remedy': None if maps else (
+                'set [libvirt] uid_maps = 0:100000:65536 and gid_maps = '
+                '0:100000:65536 so that root in the container is not root '
+                'on the host')}
 
 
 # --- attach -----------------------------------------------------------------
@@ -205,8 +296,11 @@ def _policy(root_partition):
                                'image property ' + choose.IMAGE_PROPERTY)
 
 
-def _mount_options(fstype, read_only):
-    options = []
+def _mount_options(fstype, read_only, staged=False):
+    # Device nodes of the image never open a host device through this
+    # mount (libvirt-LXC gives the container its own /dev). A staged mount
+    # is never the container's: its setuid programs stay inert too.
+    options = ['nodev', 'nosuid'] if staged or read_only else ['nodev']
     if fstype == 'xfs':
         # Instances of one image share the filesystem UUID, which XFS
         # otherwise refuses to mount twice.
@@ -218,12 +312,19 @@ def _mount_options(fstype, read_only):
     return ','.join(options)
 
 
-def _attach(source, paths, policy, read_only, report=None):
-    """Attach and mount the root; on any failure release everything."""
+def _attach(source, paths, policy, read_only, report=None, staged=False):
+    """Attach and mount the root; on any failure release everything.
+
+    :param staged: mount at the owner-only stage dir, not the container dir
+    """
     record = {'image': source.path, 'format': source.fmt,
-              'export': None, 'loop': None}
+              'export': None, 'loop': None,
+              'stage': paths.stage if staged else None}
     state.save(paths, record)
     try:
+        if staged:
+            # Its owner (nova-compute, which owns the image already) only.
+            os.makedirs(paths.stage, 0o700, exist_ok=True)
         backing = source.path
         if source.fmt != imgmodel.FORMAT_RAW:
             backing = _start_export(source, paths, record, read_only)
@@ -242,7 +343,7 @@ def _attach(source, paths, policy, read_only, report=None):
         refused = [] if report is None else report['refused']
         for candidate in choose.candidates(table, policy, source.name):
             attached = _try(candidate, source, paths, backing, probe,
-                            record, read_only, refused)
+                            record, read_only, refused, staged)
             if attached is not None:
                 attached.table = table
                 return attached
@@ -257,8 +358,9 @@ def _attach(source, paths, policy, read_only, report=None):
 
 
 def _try(candidate, source, paths, backing, probe, record, read_only,
-         refused):
+         refused, staged):
     """Mount one candidate and check it; None when it is not the root."""
+    target = paths.stage if staged else paths.container_dir
     part = candidate.partition
     key = str(part.number) if part else 'disk'
     fstype = probe['filesystems'].get(key)
@@ -281,17 +383,18 @@ def _try(candidate, source, paths, backing, probe, record, read_only,
     record['loop'] = {'device': None, 'backing': backing, 'offset': offset}
     state.save(paths, record)
     device = privsep.attach_and_mount(
-        backing, offset, size, driver, paths.container_dir, read_only,
-        _mount_options(driver, read_only), source.name, candidate.label)
+        backing, offset, size, driver, target, read_only,
+        _mount_options(driver, read_only, staged), source.name,
+        candidate.label)
     record['loop']['device'] = device
     state.save(paths, record)
 
-    check = rootfs.InitCheck(**privsep.check_init(paths.container_dir))
+    check = rootfs.InitCheck(**privsep.check_init(target))
     if check.ok:
         return _Attached(device, candidate, fstype, check, None, probe,
                          refused)
     # Not the root: unmounting frees the autoclear loop device.
-    privsep.unmount(paths.container_dir)
+    privsep.unmount(target)
     privsep.release_loops([[device, backing, offset]], [])
     record['loop'] = None
     state.save(paths, record)
@@ -341,6 +444,10 @@ def _start_export(source, paths, record, read_only):
 def _release(paths, device=None):
     record = state.load(paths) or {}
     privsep.unmount(paths.container_dir)
+    if record.get('stage') or os.path.lexists(paths.stage):
+        privsep.unmount(paths.stage)
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(paths.stage)
 
     exact = []
     loop_record = record.get('loop')

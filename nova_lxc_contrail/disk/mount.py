@@ -8,7 +8,16 @@ import errno
 import os
 
 MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_MOVE = 8192
 MNT_DETACH = 2
+
+# Per-mount flags given among the options, as mount(8) takes them; the
+# rest of the options go to the filesystem.
+FLAG_OPTIONS = {'nosuid': MS_NOSUID, 'nodev': MS_NODEV}
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
@@ -16,11 +25,37 @@ _libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
 _libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
 
 
+def split_options(options):
+    """(MS_* flags, filesystem data) of a mount(8)-style option string."""
+    flags, data = 0, []
+    for option in filter(None, (options or '').split(',')):
+        if option in FLAG_OPTIONS:
+            flags |= FLAG_OPTIONS[option]
+        else:
+            data.append(option)
+    return flags, ','.join(data)
+
+
 def mount(source, target, fstype, read_only=False, options=''):
-    flags = MS_RDONLY if read_only else 0
-    if _libc.mount(os.fsencode(source), os.fsencode(target),
-                   fstype.encode(), flags,
-                   options.encode() if options else None) != 0:
+    flags, data = split_options(options)
+    if read_only:
+        flags |= MS_RDONLY
+    _mount(os.fsencode(source), target, fstype.encode(), flags,
+           data.encode() if data else None)
+
+
+def move(source, target):
+    """Move the mount at ``source`` to ``target`` (MS_MOVE)."""
+    _mount(os.fsencode(source), target, None, MS_MOVE, None)
+
+
+def set_flags(target, flags):
+    """Make the per-mount flags of the mount at ``target`` exactly these."""
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | flags, None)
+
+
+def _mount(source, target, fstype, flags, data):
+    if _libc.mount(source, os.fsencode(target), fstype, flags, data) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
 

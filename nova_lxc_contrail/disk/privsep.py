@@ -1,9 +1,12 @@
 """Privileged operations of the container rootfs, in an oslo.privsep daemon.
 
-Capabilities: CAP_SYS_ADMIN (mount, umount, loop ioctls) and
+Capabilities: CAP_SYS_ADMIN (mount, umount, loop ioctls, idmapped mounts),
 CAP_DAC_OVERRIDE (open image files and block devices owned by other users
 read-write, create the export files in the nova-owned instance dir, walk a
-rootfs whose directories belong to the image's users). Nothing else: the
+rootfs whose directories belong to the image's users) and CAP_SETUID +
+CAP_SETGID (write the uid_map/gid_map of the short-lived user namespace an
+idmapped mount takes its maps from; the kernel asks for both in the parent
+namespace to map ids other than the writer's own). Nothing else: the
 daemon's children (qemu-storage-daemon, qemu-nbd) are separate programs.
 
 Each entry point does one step and takes and returns plain data (privsep
@@ -26,6 +29,7 @@ from oslo_privsep import priv_context
 from nova_lxc_contrail.conf import privsep as privsep_conf
 from nova_lxc_contrail.disk import export
 from nova_lxc_contrail.disk import fsprobe
+from nova_lxc_contrail.disk import idmap
 from nova_lxc_contrail.disk import loop
 from nova_lxc_contrail.disk import mount
 from nova_lxc_contrail.disk import partition
@@ -35,7 +39,8 @@ from nova_lxc_contrail import exception
 LOG = logging.getLogger(__name__)
 
 CFG_SECTION = privsep_conf.DISK
-CAPABILITIES = [caps.CAP_SYS_ADMIN, caps.CAP_DAC_OVERRIDE]
+CAPABILITIES = [caps.CAP_SYS_ADMIN, caps.CAP_DAC_OVERRIDE, caps.CAP_SETUID,
+                caps.CAP_SETGID]
 
 disk_pctxt = priv_context.PrivContext(
     'nova_lxc_contrail',
@@ -225,6 +230,48 @@ def wait_loops_released(path, timeout):
             return False
         time.sleep(0.002)
     return True
+
+
+# --- the container's view in a user namespace -------------------------------
+
+@disk_pctxt.entrypoint
+def map_rootfs(stage, target, uid_maps, gid_maps, method):
+    """Show the filesystem mounted at ``stage`` at ``target``, mapped.
+
+    :param method: [lxc_contrail] rootfs_idmap: 'auto', 'mount', 'chown'
+    :returns: 'idmapped' (an idmapped clone is at target) or 'moved' (the
+        stage mount itself moved there: the caller shifts the owners)
+    :raises idmap.Unsupported: no idmapped mount possible and method is
+        'mount'
+    The stage is unmounted and removed either way; the clone keeps the
+    filesystem.
+    """
+    uid_maps = [idmap.IdMap(*m) for m in uid_maps]
+    gid_maps = [idmap.IdMap(*m) for m in gid_maps]
+    try:
+        if method == 'chown':
+            raise idmap.Unsupported(errno.EPERM, 'rootfs_idmap = chown')
+        idmap.idmapped_clone(stage, target, uid_maps, gid_maps)
+    except idmap.Unsupported as exc:
+        if method == 'mount':
+            raise
+        LOG.info('No idmapped mount of %s (%s); moving it unmapped',
+                 stage, exc)
+        mount.move(stage, target)
+        # The container takes its root from this mount: setuid works.
+        mount.set_flags(target, mount.MS_NODEV)
+        how = 'moved'
+    else:
+        mount.umount(stage)
+        how = 'idmapped'
+    os.rmdir(stage)
+    return how
+
+
+@disk_pctxt.entrypoint
+def can_idmap(path):
+    """Whether the filesystem mounted at ``path`` takes an idmapped mount."""
+    return idmap.can_idmap(path)
 
 
 # --- exports ----------------------------------------------------------------

@@ -7,7 +7,10 @@ hidden by the mount):
   and byte range, the export), so that teardown releases exactly that, even
   after nova-compute restarted and when nova passes no device;
 - ``rootfs.export``, ``rootfs.qmp``, ``rootfs.pid``: a qcow2 image's FUSE
-  export file, its daemon's QMP socket and pid file.
+  export file, its daemon's QMP socket and pid file;
+- ``rootfs.stage``: an owner-only (0700) directory where, for a container
+  in a user namespace, the filesystem is mounted unmapped until its
+  idmapped clone is attached at the container dir (``record['stage']``).
 """
 
 import dataclasses
@@ -40,6 +43,10 @@ class Paths:
     @property
     def export(self):
         return self._sibling('.export')
+
+    @property
+    def stage(self):
+        return self._sibling('.stage')
 
     @property
     def qmp(self):

@@ -34,6 +34,7 @@ import re
 import signal
 import socket
 import socketserver
+import sys
 import threading
 import time
 import urllib.parse
@@ -186,6 +187,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         LOG.debug('agent stand-in: ' + fmt, *args)
 
 
+# Under eventlet (nova's functional stack) socketserver holds the unpatched
+# selectors module, whose select() blocks the whole process: a green serving
+# thread polls without waiting and sleeps (yields) between polls instead.
+GREEN_POLL = 0.002
+
+
+def _green_threads():
+    patcher = sys.modules.get('eventlet.patcher')
+    return bool(patcher and patcher.is_monkey_patched('thread'))
+
+
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -194,6 +206,10 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     # plugs, and the client's 1 s SYN retransmit then exceeds its connect
     # timeout: an unreachable agent that the real one would not be.
     request_queue_size = socket.SOMAXCONN
+
+    def service_actions(self):
+        if _green_threads():
+            time.sleep(GREEN_POLL)
 
     def __init__(self, address, standin):
         self.standin = standin
@@ -274,8 +290,9 @@ class AgentStandin(object):
         self.replay()
         self._server.server_activate()
         # A short poll keeps stop() quick.
+        poll = 0 if _green_threads() else 0.02
         self._thread = threading.Thread(target=self._server.serve_forever,
-                                        args=(0.02,), name='agent-standin',
+                                        args=(poll,), name='agent-standin',
                                         daemon=True)
         self._thread.start()
         LOG.info('vRouter agent stand-in listening at %s (ports dir %s)',

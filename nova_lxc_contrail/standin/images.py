@@ -167,8 +167,12 @@ def _write(root, path, text):
 
 
 def build_image(path, layout='gpt', fmt='raw', fs='ext4', init='busybox',
-                files=None, symlinks=None):
+                files=None, symlinks=None, tree_hook=None):
     """Write a disk image to ``path``; return ``path``.
+
+    :param tree_hook: called with the root tree's directory before the
+        filesystem is made (owners, modes, device nodes: mke2fs -d keeps
+        them when run as root)
 
     :param layout: a key of LAYOUTS
     :param fmt: raw or qcow2
@@ -190,6 +194,8 @@ def build_image(path, layout='gpt', fmt='raw', fs='ext4', init='busybox',
             os.mkdir(tree)
             if content == 'root':
                 busybox_tree(tree, init, files, symlinks)
+                if tree_hook is not None:
+                    tree_hook(tree)
             else:
                 boot_tree(tree)
             trees[content] = tree

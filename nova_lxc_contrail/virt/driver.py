@@ -38,6 +38,7 @@ from nova.compute import power_state
 from nova import exception as nova_exception
 from nova.virt import driver as virt_driver
 from nova.virt.image import model as imgmodel
+from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import utils as libvirt_utils
 from nova.virt.libvirt import vif as libvirt_vif
@@ -49,6 +50,7 @@ from oslo_utils import importutils
 
 from nova_lxc_contrail import conf
 from nova_lxc_contrail.disk import api as disk_api
+from nova_lxc_contrail.disk import idmap
 from nova_lxc_contrail import exception
 from nova_lxc_contrail.virt import guest as lxc_guest
 from nova_lxc_contrail.virt import hotplug_nic
@@ -78,6 +80,18 @@ def load_vif_driver(class_path, host):
 def container_dir(instance):
     """Where nova mounts an LXC instance's root filesystem."""
     return os.path.join(libvirt_utils.get_instance_path(instance), 'rootfs')
+
+
+def configured_id_maps():
+    """(uid maps, gid maps) of [libvirt] uid_maps/gid_maps, or None.
+
+    :raises ConfigError: naming the option that is wrong
+    """
+    try:
+        return idmap.container_maps(CONF.libvirt.uid_maps,
+                                    CONF.libvirt.gid_maps)
+    except idmap.MapError as exc:
+        raise exception.ConfigError(reason=str(exc))
 
 
 def check_virt_type():
@@ -117,7 +131,24 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
     def init_host(self, host):
         # Before touching libvirt, as nova does for its own config errors.
         check_virt_type()
+        if configured_id_maps() is None:
+            LOG.warning('[libvirt] uid_maps and gid_maps are not set: '
+                        'containers run without a user namespace, their '
+                        'root is root on this host')
         super().init_host(host)
+
+    def _get_guest_config(self, instance, network_info, image_meta,
+                          disk_info, *args, **kwargs):
+        guest = super()._get_guest_config(instance, network_info, image_meta,
+                                          disk_info, *args, **kwargs)
+        if guest.idmaps and not any(
+                isinstance(d, vconfig.LibvirtConfigGuestInterface)
+                for d in guest.devices):
+            # libvirt-LXC with <idmap> needs a network namespace of its own
+            # (else the container's sysfs cannot be mounted): a server
+            # without ports gets an empty one.
+            guest.features.append(vconfig.LibvirtConfigGuestFeature('privnet'))
+        return guest
 
     # --- container root filesystem (nova calls these three) ----------------
 
@@ -127,20 +158,17 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         image_model = self._lxc_image_model(context, instance,
                                             block_device_info)
         fileutils.ensure_tree(rootfs_dir)
+        # In a user namespace the rootfs is an idmapped view (nova's
+        # chown_for_id_maps cannot run on nova 34; its shift is the
+        # fallback inside setup_container).
         rootfs_dev = disk_api.setup_container(
             image_model, rootfs_dir,
-            root_partition=disk_api.root_partition_for_instance(instance))
-        try:
-            # Saved where nova saves it, so that destroy can release the
-            # device after nova-compute restarted.
-            if rootfs_dev:
-                instance.system_metadata['rootfs_device_name'] = rootfs_dev
-            if CONF.libvirt.uid_maps or CONF.libvirt.gid_maps:
-                libvirt_utils.chown_for_id_maps(rootfs_dir,
-                                                self._get_guest_idmaps())
-        except Exception:
-            with excutils.save_and_reraise_exception():
-                self._create_domain_cleanup_lxc(instance)
+            root_partition=disk_api.root_partition_for_instance(instance),
+            id_maps=configured_id_maps())
+        # Saved where nova saves it, so that destroy can release the
+        # device after nova-compute restarted.
+        if rootfs_dev:
+            instance.system_metadata['rootfs_device_name'] = rootfs_dev
 
     def _lxc_image_model(self, context, instance, block_device_info):
         root_bdm = block_device.get_root_bdm(

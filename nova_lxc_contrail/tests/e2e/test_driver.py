@@ -70,6 +70,10 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
     # nova's own privileged calls (image cache, instance files) too
     privsep_contexts = base.PRIVSEP_CONTEXTS + (nova.privsep.sys_admin_pctxt,)
     vif_driver = 'nova_lxc_contrail.virt.vif.LxcContrailVIFDriver'
+    # The network's MTU (None: the network sets none) and what the
+    # container's eth0 must show.
+    network_mtu = MTU
+    eth0_mtu = MTU
 
     @classmethod
     def configure(cls):
@@ -147,7 +151,7 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
 
     def assertContainerPingsGateway(self, drv, instance, vif):
         container = self.container(drv, instance)
-        self.assertEqual({'ifname': 'eth0', 'mtu': MTU,
+        self.assertEqual({'ifname': 'eth0', 'mtu': self.eth0_mtu,
                           'address': vif['address']},
                          base.link_mtu(address=vif['address'],
                                        netns=container.netns))
@@ -168,7 +172,7 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
         """Boot a partitioned image on a vRouter port: -> instance, vif."""
         image_id = str(uuid.uuid4())
         self.cache_image(image_id, init=init, files=files)
-        vif = compute.vrouter_vif(mtu=MTU, cidr='10.1.0.0/24',
+        vif = compute.vrouter_vif(mtu=self.network_mtu, cidr='10.1.0.0/24',
                                   ip='10.1.0.5', gateway=GATEWAY)
         network_info = compute.network_model.NetworkInfo([vif])
         instance = self.make_instance(image_id, network_info)

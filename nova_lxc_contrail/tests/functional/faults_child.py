@@ -109,6 +109,11 @@ def hook_disk():
     _wrap(mount, 'mount', 'mount')
     _wrap(mount, 'umount', 'umount')
     _wrap(privsep, 'check_init', 'init check')
+    from nova_lxc_contrail.disk import idmap
+    _wrap(privsep, 'map_rootfs', 'map rootfs')
+    _wrap(idmap, 'userns_fd', 'user namespace')
+    _wrap(idmap, 'idmapped_clone', 'idmapped clone')
+    _wrap(mount, 'move', 'mount move')
 
 
 def main():
@@ -141,9 +146,13 @@ def main():
         from nova_lxc_contrail.disk import privsep
         privsep.disk_pctxt.set_client_mode(False)
         hook_disk()
+        from nova_lxc_contrail.disk import idmap
+        id_maps = None
+        if SPEC.get('id_maps'):
+            id_maps = idmap.container_maps(*SPEC['id_maps'])
         api.setup_container(
             imgmodel.LocalFileImage(SPEC['disk'], SPEC['format']),
-            SPEC['container_dir'])
+            SPEC['container_dir'], id_maps=id_maps)
     else:
         raise SystemExit('unknown op %r' % SPEC['op'])
     print(json.dumps({'steps': len(STEPS), 'names': STEPS}))

@@ -46,3 +46,14 @@ class TestCheckThisHost(cli_fixtures.LibvirtdTestCase):
         statuses = {c['name']: c['status'] for c in report['checks']}
         self.assertEqual('pass', statuses['[libvirt] virt_type'])
         self.assertEqual('pass', statuses['os-vif plugin'])
+
+    def test_user_namespaces_and_idmapped_mounts_here(self):
+        report = self.host.cli_json('check', '--only', 'nova', '--only',
+                                    'kernel', check=None)
+        checks = {c['name']: c for c in report['checks']}
+        # Linux 6.18 here: the real syscall probe answers.
+        self.assertEqual('pass', checks['idmapped mounts']['status'])
+        # The fixture's nova.conf sets no uid_maps: a warning with the fix.
+        self.assertEqual('warn', checks['user namespaces']['status'])
+        self.assertIn('uid_maps = 0:100000:65536',
+                      checks['user namespaces']['remedy'])

@@ -64,6 +64,19 @@ class TestImageInspect(testtools.TestCase):
         self.assertIn('init:        ok: /sbin/init -> /bin/busybox', text)
         self.assertIn('verdict:     boots as an LXC container', text)
 
+    def test_inspect_says_what_user_namespaces_need(self):
+        report = self.host.cli_json('image', 'inspect',
+                                    self.images['gpt.qcow2'])
+        # A real idmapped clone of the read-only mount was tried.
+        self.assertTrue(report['idmap']['idmapped_mount'])
+        self.assertFalse(report['idmap']['user_namespace'])
+        self.assertIn('uid_maps = 0:100000:65536', report['idmap']['remedy'])
+        text = self.host.cli('image', 'inspect', self.images['gpt.qcow2'],
+                             check=0).stdout
+        self.assertIn('userns:      OFF: set [libvirt] uid_maps', text)
+        self.assertIn('with uid_maps: idmapped mount: no file changes owner',
+                      text)
+
     def test_boot_partition_first_is_skipped_with_the_reason(self):
         report = self.host.cli_json('image', 'inspect',
                                     self.images['boot-first.raw'])

@@ -25,6 +25,7 @@ from nova_lxc_contrail.standin import images
 from nova_lxc_contrail.tests.functional import cli_fixtures
 from nova_lxc_contrail.tests.functional import rootfs_base
 from nova_lxc_contrail.tests import host_state
+from nova_lxc_contrail.tests import userns_fixtures
 from nova_lxc_contrail.tests import vif_fixtures
 from nova_lxc_contrail.vif import linux_net
 from nova_lxc_contrail.vif import naming
@@ -311,6 +312,53 @@ class TestKilledMidway(testtools.TestCase):
         # record, export, probe, loop, mount, init (refused boot partition),
         # umount, detach, then the root partition again.
         self.assertGreaterEqual(steps, 8)
+        self.addDetail('kill points', content.text_content(
+            '\n'.join(self.kills)))
+
+    def test_userns_rootfs_setup_killed_then_teardown_converges(self):
+        # The same with [libvirt] uid_maps: a stage mount, a user
+        # namespace child, an idmapped clone on the way.
+        disk_privsep.disk_pctxt.set_client_mode(False)
+        self.addCleanup(disk_privsep.disk_pctxt.set_client_mode, True)
+        root = tempfile.mkdtemp(prefix='nlc-faults-')
+        os.chmod(root, 0o755)       # the mapped root searches it
+        self.addCleanup(shutil.rmtree, root)
+        id_maps = [userns_fixtures.UID_MAPS, userns_fixtures.GID_MAPS]
+
+        def instance():
+            directory = tempfile.mkdtemp(dir=root)
+            disk = os.path.join(directory, 'disk')
+            subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F',
+                            'qcow2', '-b', self.qcow2, disk], check=True)
+            os.mkdir(os.path.join(directory, 'rootfs'))
+            return {'op': 'setup', 'disk': disk, 'format': 'qcow2',
+                    'container_dir': os.path.join(directory, 'rootfs'),
+                    'id_maps': id_maps}
+
+        def converge(kill_at):
+            container_dir = spec['container_dir']
+            directory = os.path.dirname(container_dir)
+            self.assertTrue(disk_api.teardown_container(container_dir))
+            self.assertEqual({}, host_state.loops_below(directory))
+            self.assertEqual([], host_state.mounts_below(directory))
+            self.assertEqual([], rootfs_base.qsd_processes(directory))
+            paths = disk_state.Paths(container_dir)
+            for leftover in (paths.state, paths.export, paths.qmp,
+                             paths.pid, paths.stage):
+                self.assertFalse(os.path.lexists(leftover), leftover)
+            disk_api.setup_container(
+                imgmodel.LocalFileImage(spec['disk'], imgmodel.FORMAT_QCOW2),
+                container_dir, id_maps=userns_fixtures.MAPS)
+            self.assertEqual(userns_fixtures.MAPPED_ROOT, os.stat(
+                os.path.join(container_dir, 'bin/busybox')).st_uid)
+            self.assertTrue(disk_api.teardown_container(container_dir))
+            self.assertEqual({}, host_state.loops_below(directory))
+            spec.update(instance())
+
+        spec = instance()
+        steps = self.kill_at_every_step(spec, converge)
+        self.assertIn('idmapped clone', ' '.join(self.kills))
+        self.assertGreaterEqual(steps, 11)
         self.addDetail('kill points', content.text_content(
             '\n'.join(self.kills)))
 

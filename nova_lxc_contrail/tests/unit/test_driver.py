@@ -22,6 +22,7 @@ from oslo_config import fixture as config_fixture
 import testtools
 
 from nova_lxc_contrail import conf
+from nova_lxc_contrail.disk import idmap
 from nova_lxc_contrail import exception
 from nova_lxc_contrail.virt import container_mtu
 from nova_lxc_contrail.virt import driver
@@ -151,7 +152,7 @@ class TestRootfs(DriverTestCase):
     def test_spawn_mounts_with_our_setup_and_saves_the_device(self):
         self.boot()
         self.disk.setup_container.assert_called_once_with(
-            self.image, self.rootfs, root_partition='2')
+            self.image, self.rootfs, root_partition='2', id_maps=None)
         self.disk.root_partition_for_instance.assert_called_once_with(
             self.instance)
         self.assertEqual('/dev/loop7',
@@ -174,19 +175,19 @@ class TestRootfs(DriverTestCase):
             os.path.join(self.instances, instance.uuid, 'rootfs'),
             '/dev/loop3')
 
-    def test_idmaps_chown_the_rootfs_and_a_failure_cleans_up(self):
-        self.conf.config(uid_maps=['0:10000:100'], gid_maps=['0:10000:100'],
+    def test_idmaps_go_to_our_setup_not_to_nova_chown(self):
+        # nova 34's chown_for_id_maps cannot run (it hands config objects
+        # to a privsep entrypoint that unpacks tuples); setup_container
+        # maps the rootfs itself.
+        self.conf.config(uid_maps=['0:10000:100'], gid_maps=['0:20000:100'],
                          group='libvirt')
         chown = self.useFixture(fixtures.MockPatch(
-            'nova.virt.libvirt.utils.chown_for_id_maps',
-            side_effect=OSError('chown failed'))).mock
-        self.state.side_effect = exception.nova_exception.InstanceNotFound(
-            instance_id=self.instance.uuid)
-        self.assertRaises(OSError, self.drv._create_domain_setup_lxc,
-                          None, self.instance, None, None)
-        self.assertEqual(self.rootfs, chown.call_args[0][0])
-        self.disk.teardown_container.assert_called_once_with(self.rootfs,
-                                                             '/dev/loop7')
+            'nova.virt.libvirt.utils.chown_for_id_maps')).mock
+        self.boot()
+        self.assertEqual(
+            ([idmap.IdMap(0, 10000, 100)], [idmap.IdMap(0, 20000, 100)]),
+            self.disk.setup_container.call_args.kwargs['id_maps'])
+        chown.assert_not_called()
 
     def test_boot_from_volume_mounts_the_volume_device(self):
         connect = self.useFixture(fixtures.MockPatchObject(

@@ -83,6 +83,11 @@ REVIEWED = {
     '_clean_shutdown': (
         '9e620c484045d7b3',
         'it asks the container to stop through guest.shutdown (LxcGuest)'),
+    '_get_guest_config': (
+        'd6efd0030c75999e',
+        'LxcContrailDriver._get_guest_config adds <privnet/> to a guest '
+        'with idmaps and no interface: check nova still sets guest.idmaps '
+        'and the interfaces there'),
     'reboot': (
         'a6884d26197f081a',
         'it falls back from _soft_reboot returning False to _hard_reboot'),
