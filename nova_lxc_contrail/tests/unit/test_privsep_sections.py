@@ -27,17 +27,30 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
 SECTION = re.compile(r'^lxc_contrail_[a-z_]+_privileged$')
 
 
+def product_modules(path=nova_lxc_contrail.__path__,
+                    prefix='nova_lxc_contrail.'):
+    """Every module of the package but its tests, imported.
+
+    Not pkgutil.walk_packages: it imports every package it descends into,
+    and the nova_functional tests' package applies eventlet's monkey
+    patching when imported.
+    """
+    for module in pkgutil.iter_modules(path, prefix):
+        if module.name.endswith('.tests'):
+            continue
+        loaded = importlib.import_module(module.name)
+        yield loaded
+        if module.ispkg:
+            yield from product_modules(loaded.__path__, module.name + '.')
+
+
 def package_contexts():
     """{python path: PrivContext} of every context the package defines."""
     found = {}
-    for module in pkgutil.walk_packages(nova_lxc_contrail.__path__,
-                                        'nova_lxc_contrail.'):
-        if '.tests' in module.name:
-            continue
-        loaded = importlib.import_module(module.name)
+    for loaded in product_modules():
         for name, value in vars(loaded).items():
             if isinstance(value, priv_context.PrivContext) and \
-                    value.pypath == '%s.%s' % (module.name, name):
+                    value.pypath == '%s.%s' % (loaded.__name__, name):
                 found[value.pypath] = value
     return found
 
