@@ -23,7 +23,8 @@ _NLC_COMPUTE_DRIVER=lxc_contrail.LxcContrailDriver
 # nova_lxc_contrail/conf/privsep.py) and the rootwrap filters that let
 # nova-compute, running as $STACK_USER, start their daemons.
 _NLC_PRIVSEP_SECTIONS=(lxc_contrail_vif_privileged lxc_contrail_disk_privileged
-    lxc_contrail_container_net_privileged lxc_contrail_cli_privileged)
+    lxc_contrail_container_net_privileged lxc_contrail_console_privileged
+    lxc_contrail_cli_privileged)
 _NLC_ROOTWRAP_FILTERS=etc/nova/rootwrap.d/nova-lxc-contrail.filters
 
 

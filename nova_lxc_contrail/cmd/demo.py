@@ -40,6 +40,7 @@ from nova_lxc_contrail.standin import libvirtd as libvirtd_standin
 from nova_lxc_contrail.standin import namespaces
 from nova_lxc_contrail.vif import naming
 from nova_lxc_contrail.vif import privsep as vif_privsep
+from nova_lxc_contrail.virt import console
 from nova_lxc_contrail.virt import privsep as virt_privsep
 from nova_lxc_contrail.virt import vif as lxc_vif
 
@@ -50,7 +51,8 @@ MTU = 1400
 PINGS = 3
 IFF_PROMISC = 0x100
 PRIVSEP_CONTEXTS = (vif_privsep.vif_plug, disk_privsep.disk_pctxt,
-                    virt_privsep.container_net_pctxt)
+                    virt_privsep.container_net_pctxt,
+                    console.console_pctxt)
 
 
 class Story(object):

@@ -18,7 +18,13 @@ nova's ``LibvirtDriver`` with these changes, each as small as nova allows:
   keeps the ports plugged: the per-port bridge and its vRouter agent
   registration survive reboots, stop and start;
 - a container whose init has no initctl FIFO is asked to shut down with
-  SIGTERM (``guest.LxcGuest``), which libvirt 9 no longer sends.
+  SIGTERM (``guest.LxcGuest``), which libvirt 9 no longer sends;
+- suspend freezes the container (libvirt-LXC has no managed save) and
+  resume thaws it; the console output is what the container wrote to its
+  console from its start on (``console``), bounded;
+- what libvirt-LXC cannot do is refused before anything changes: the
+  capabilities below keep their traits off the compute node (so nova's API
+  and scheduler say no), and live migration fails its pre-checks.
 
 ``tests/unit/test_driver_nova_flow.py`` fails when nova changes the methods
 these overrides stand in for.
@@ -30,7 +36,9 @@ import os
 from nova import block_device
 from nova.compute import power_state
 from nova import exception as nova_exception
+from nova import objects
 from nova.virt import driver as virt_driver
+from nova.virt import event as virtevent
 from nova.virt.image import model as imgmodel
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import utils as libvirt_utils
@@ -43,6 +51,7 @@ from oslo_utils import importutils
 from nova_lxc_contrail import conf
 from nova_lxc_contrail.disk import api as disk_api
 from nova_lxc_contrail import exception
+from nova_lxc_contrail.virt import console
 from nova_lxc_contrail.virt import container_mtu
 from nova_lxc_contrail.virt import guest as lxc_guest
 
@@ -72,6 +81,26 @@ def container_dir(instance):
     return os.path.join(libvirt_utils.get_instance_path(instance), 'rootfs')
 
 
+# What libvirt-LXC cannot do. Each capability off keeps its trait off the
+# compute node, so nova's API or scheduler refuses the request up front.
+LXC_CAPABILITIES = {
+    # libvirt-LXC shares no block device between domains.
+    'supports_multiattach': False,
+    # No emulated TPM, no Cyborg accelerators for a container.
+    'supports_vtpm': False,
+    'supports_accelerators': False,
+    # Rescue of a volume-backed server attaches the volume as a second
+    # disk; a container has no disk bus for it.
+    'supports_bfv_rescue': False,
+    # A container boots a filesystem, never a kernel or an ISO.
+    'supports_image_type_aki': False,
+    'supports_image_type_ari': False,
+    'supports_image_type_ami': False,
+    'supports_image_type_iso': False,
+    'supports_image_type_ploop': False,
+}
+
+
 def check_virt_type():
     if CONF.libvirt.virt_type != 'lxc':
         raise exception.ConfigError(
@@ -93,11 +122,15 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         self.vif_driver = load_vif_driver(CONF.libvirt.vif_driver, self._host)
         # Instances in a hard reboot: their ports stay plugged.
         self._keep_vifs_plugged = set()
+        self.capabilities = dict(self.capabilities, **LXC_CAPABILITIES)
 
     def init_host(self, host):
         # Before touching libvirt, as nova does for its own config errors.
         check_virt_type()
         super().init_host(host)
+        # A new nova-compute: the console readers went with the old one.
+        for guest in self._host.list_guests():
+            self._start_console_log(guest.uuid, guest)
 
     # --- container root filesystem (nova calls these three) ----------------
 
@@ -221,3 +254,90 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
                       instance=instance)
             return
         super()._unplug_vifs(instance, network_info, ignore_errors)
+
+    # --- pause, suspend, resume ---------------------------------------------
+
+    def suspend(self, context, instance):
+        # nova saves the memory to a file (managed save), which libvirt-LXC
+        # lacks. Freezing the container's cgroup is what libvirt-LXC has:
+        # nothing runs, memory and ports stay. The power state reads
+        # PAUSED, which nova's power-state sync leaves alone for a
+        # SUSPENDED server.
+        self._host.get_guest(instance).pause()
+
+    def resume(self, context, instance, network_info, block_device_info=None,
+               share_info=None):
+        guest = self._host.get_guest(instance)
+        if guest.get_power_state(self._host) == power_state.PAUSED:
+            guest.resume()
+            return
+        # Not frozen: the host rebooted (nova leaves a suspended server
+        # alone at boot) or the domain stopped. Start it afresh, as nova's
+        # host boot resume does, ports kept plugged.
+        LOG.info('The suspended container is not running any more: '
+                 'starting it again', instance=instance)
+        self._hard_reboot(context, instance, network_info,
+                          share_info or objects.ShareMappingList(),
+                          block_device_info)
+
+    # --- live migration: libvirt-LXC has none ------------------------------
+
+    def check_can_live_migrate_destination(self, context, instance,
+                                           src_compute_info,
+                                           dst_compute_info,
+                                           block_migration=False,
+                                           disk_over_commit=False):
+        raise nova_exception.MigrationPreCheckError(
+            reason='libvirt-LXC cannot live migrate a container (compute '
+                   'driver lxc_contrail.LxcContrailDriver); cold migrate '
+                   'it instead')
+
+    def check_can_live_migrate_source(self, context, instance,
+                                      dest_check_data,
+                                      block_device_info=None):
+        return self.check_can_live_migrate_destination(
+            context, instance, None, None)
+
+    # --- console output ----------------------------------------------------
+
+    def _create_guest(self, context, xml, instance, power_on=True,
+                      pause=False, post_xml_callback=None):
+        guest = super()._create_guest(
+            context, xml, instance, power_on=power_on, pause=pause,
+            post_xml_callback=post_xml_callback)
+        if power_on or pause:
+            self._start_console_log(instance.uuid, guest)
+        return guest
+
+    def emit_event(self, event):
+        # libvirt started the container by itself (a reboot from inside):
+        # a new controller, a new console pty.
+        if (isinstance(event, virtevent.LifecycleEvent) and
+                event.transition in (virtevent.EVENT_LIFECYCLE_STARTED,
+                                     virtevent.EVENT_LIFECYCLE_RESUMED)):
+            try:
+                self._start_console_log(event.uuid, self._host.get_guest(
+                    objects.Instance(uuid=event.uuid)))
+            except nova_exception.InstanceNotFound:
+                pass
+        super().emit_event(event)
+
+    def _start_console_log(self, instance_uuid, guest):
+        """Drain the running guest's console into its instance's log."""
+        try:
+            pty = console.pty_path(guest.get_xml_desc())
+            if pty:
+                console.start_log(
+                    pty, self._get_console_log_path(
+                        objects.Instance(uuid=instance_uuid)),
+                    CONF.lxc_contrail.console_log_bytes)
+        except Exception:
+            # The container runs without it; the log misses its output.
+            LOG.warning('Cannot keep the console log of instance %s',
+                        instance_uuid, exc_info=True)
+
+    def get_console_output(self, context, instance):
+        guest = self._host.get_guest(instance)
+        self._start_console_log(instance.uuid, guest)
+        return console.read_log(self._get_console_log_path(instance),
+                                CONF.lxc_contrail.console_log_bytes)
