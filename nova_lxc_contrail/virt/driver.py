@@ -33,6 +33,8 @@ these overrides stand in for.
 import contextlib
 import os
 
+from lxml import etree
+
 from nova import block_device
 from nova.compute import power_state
 from nova import exception as nova_exception
@@ -101,6 +103,26 @@ LXC_CAPABILITIES = {
 }
 
 
+# Where a rescued container finds its own root filesystem.
+RESCUE_ORIGINAL_ROOT = '/mnt'
+
+
+def rescue_original_dir(instance):
+    """Where the host mounts the original rootfs during a rescue."""
+    return os.path.join(libvirt_utils.get_instance_path(instance),
+                        'rootfs-original')
+
+
+def with_original_root(xml, source_dir):
+    """The domain XML with ``source_dir`` mounted at RESCUE_ORIGINAL_ROOT."""
+    domain = etree.fromstring(xml)
+    fs = etree.SubElement(domain.find('./devices'), 'filesystem',
+                          type='mount', accessmode='passthrough')
+    etree.SubElement(fs, 'source', dir=source_dir)
+    etree.SubElement(fs, 'target', dir=RESCUE_ORIGINAL_ROOT)
+    return etree.tostring(domain, encoding='unicode')
+
+
 def check_virt_type():
     if CONF.libvirt.virt_type != 'lxc':
         raise exception.ConfigError(
@@ -122,6 +144,8 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         self.vif_driver = load_vif_driver(CONF.libvirt.vif_driver, self._host)
         # Instances in a hard reboot: their ports stay plugged.
         self._keep_vifs_plugged = set()
+        # Instances in a rescue or unrescue: uuid -> 'rescue'|'unrescue'.
+        self._rescue_step = {}
         self.capabilities = dict(self.capabilities, **LXC_CAPABILITIES)
 
     def init_host(self, host):
@@ -190,6 +214,12 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         LOG.debug('Tearing down the container rootfs at %s (device %s)',
                   rootfs_dir, rootfs_dev, instance=instance)
         disk_api.teardown_container(rootfs_dir, rootfs_dev)
+        # A rescued container's own root, when there is one.
+        original_dir = rescue_original_dir(instance)
+        if os.path.isdir(original_dir):
+            disk_api.teardown_container(original_dir)
+            with contextlib.suppress(OSError):
+                os.rmdir(original_dir)
 
     # --- network MTU ---------------------------------------------------------
 
@@ -302,9 +332,26 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
 
     def _create_guest(self, context, xml, instance, power_on=True,
                       pause=False, post_xml_callback=None):
-        guest = super()._create_guest(
-            context, xml, instance, power_on=power_on, pause=pause,
-            post_xml_callback=post_xml_callback)
+        step = self._rescue_step.get(instance.uuid)
+        if step == 'rescue':
+            disks = self._rescue_rootfs(instance)
+            xml = with_original_root(xml, rescue_original_dir(instance))
+        elif step == 'unrescue':
+            # nova's unrescue starts the saved domain without the LXC
+            # rootfs step of its spawn.
+            disks = self._lxc_disk_handler(context, instance,
+                                           instance.image_meta, None)
+        else:
+            disks = contextlib.nullcontext()
+        with disks:
+            guest = super()._create_guest(
+                context, xml, instance, power_on=power_on, pause=pause,
+                post_xml_callback=post_xml_callback)
+            if step and power_on:
+                # Not through _create_guest_with_network, which gives
+                # the other starts their MTU.
+                container_mtu.apply(self._host.get_guest(instance),
+                                    instance.get_network_info())
         if power_on or pause:
             self._start_console_log(instance.uuid, guest)
         return guest
@@ -341,3 +388,52 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         self._start_console_log(instance.uuid, guest)
         return console.read_log(self._get_console_log_path(instance),
                                 CONF.lxc_contrail.console_log_bytes)
+
+    # --- rescue: the rescue image's root, the server's own at /mnt ----------
+
+    def rescue(self, context, instance, network_info, image_meta,
+               rescue_password, block_device_info, share_info):
+        # nova's flow (unrescue.xml, the disk.rescue image, destroy, a new
+        # domain); the domain starts on the rescue image's root partition
+        # with the server's own root filesystem at RESCUE_ORIGINAL_ROOT.
+        # The ports stay plugged: nova's destroy does not unplug.
+        with self._rescue_step_of(instance, 'rescue'):
+            super().rescue(context, instance, network_info, image_meta,
+                           rescue_password, block_device_info, share_info)
+
+    def unrescue(self, context, instance):
+        with self._rescue_step_of(instance, 'unrescue'):
+            super().unrescue(context, instance)
+
+    @contextlib.contextmanager
+    def _rescue_step_of(self, instance, step):
+        self._rescue_step[instance.uuid] = step
+        try:
+            yield
+        finally:
+            self._rescue_step.pop(instance.uuid, None)
+
+    @contextlib.contextmanager
+    def _rescue_rootfs(self, instance):
+        """Mount the rescue rootfs and, beside it, the server's own."""
+        rootfs_dir = container_dir(instance)
+        original_dir = rescue_original_dir(instance)
+        try:
+            fileutils.ensure_tree(rootfs_dir)
+            # The rescue image's own root partition ([lxc_contrail]
+            # root_partition; the server's lxc_root_partition is its image's).
+            disk_api.setup_container(
+                self.image_backend.by_name(
+                    instance, 'disk.rescue').get_model(self._conn),
+                rootfs_dir)
+            fileutils.ensure_tree(original_dir)
+            disk_api.setup_container(
+                self.image_backend.by_name(
+                    instance, 'disk').get_model(self._conn),
+                original_dir,
+                root_partition=disk_api.root_partition_for_instance(
+                    instance))
+            yield
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._teardown_container(instance)

@@ -108,6 +108,16 @@ REVIEWED = {
         '73dc8f5fbcb51325',
         'LxcContrailDriver.emit_event starts the console reader on a '
         'STARTED or RESUMED lifecycle event, then calls it'),
+    'rescue': (
+        'f3bb5ced6060e442',
+        'LxcContrailDriver.rescue relies on it making disk.rescue, calling '
+        '_destroy (no unplug) and starting the rescue domain through '
+        '_create_guest, where the driver mounts both root filesystems'),
+    'unrescue': (
+        'e3d2268cab34b00b',
+        'LxcContrailDriver.unrescue relies on it calling _destroy (which '
+        'tears down both root filesystems) and _create_guest (where the '
+        'driver mounts the original again) before it removes *.rescue'),
     'get_console_output': (
         '0179c80047097808',
         'LxcContrailDriver.get_console_output returns the bounded log the '
