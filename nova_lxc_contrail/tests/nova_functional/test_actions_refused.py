@@ -92,3 +92,15 @@ class TestLiveMigrationRefused(RefusedTestBase):
         migration = self._wait_for_migration_status(self.server, ['error'])
         self.assertEqual('live-migration', migration['migration_type'])
         self.assert_untouched()
+
+
+class TestAdminPasswordRefused(RefusedTestBase):
+
+    def test_change_password(self):
+        # nova sets passwords through the QEMU guest agent only.
+        error = self.assertRaises(
+            api_client.OpenStackApiException,
+            self.api.post_server_action, self.server['id'],
+            {'changePassword': {'adminPass': 'secret'}})
+        self.assertEqual(409, error.response.status_code)
+        self.assert_untouched()
