@@ -195,6 +195,14 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     # timeout: an unreachable agent that the real one would not be.
     request_queue_size = socket.SOMAXCONN
 
+    def service_actions(self):
+        # Under eventlet (nova's functional tests) socketserver may have
+        # picked the unpatched poll selector, if it was imported before the
+        # monkey patching: serve_forever would then never yield, and the
+        # whole process hangs once it polls with no request pending. Yield
+        # once per turn (green sleep; without eventlet a no-op).
+        time.sleep(0)
+
     def __init__(self, address, standin):
         self.standin = standin
         self.connections = set()
