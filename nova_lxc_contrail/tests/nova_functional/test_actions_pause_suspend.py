@@ -138,6 +138,11 @@ class TestSuspend(ActionsTestBase):
         self.assert_thawed(server, port, init_pid, kept, tick)
         self.delete_and_check(server, port)
 
+    def test_delete_while_suspended(self):
+        server, port, dom = self.boot_ticking()
+        server = self._suspend_server(server)
+        self.delete_and_check(server, port)
+
     def test_compute_restart_while_suspended(self):
         server, port, dom = self.boot_ticking()
         init_pid = self.container_init_pid(dom)
