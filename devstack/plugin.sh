@@ -17,13 +17,15 @@ set +o xtrace
 # nova.conf [lxc_contrail] options; each takes its value from the
 # NOVA_LXC_CONTRAIL_<OPTION> knob of devstack/settings.
 _NLC_OPTIONS=(agent_url ports_dir agent_connect_timeout agent_read_timeout
-    bridge_promiscuous root_partition image_export release_timeout)
+    bridge_promiscuous root_partition image_export release_timeout
+    console_log_bytes)
 _NLC_COMPUTE_DRIVER=lxc_contrail.LxcContrailDriver
 # The oslo.privsep section of each privileged helper (see
 # nova_lxc_contrail/conf/privsep.py) and the rootwrap filters that let
 # nova-compute, running as $STACK_USER, start their daemons.
 _NLC_PRIVSEP_SECTIONS=(lxc_contrail_vif_privileged lxc_contrail_disk_privileged
-    lxc_contrail_container_net_privileged lxc_contrail_cli_privileged)
+    lxc_contrail_container_net_privileged lxc_contrail_console_privileged
+    lxc_contrail_cli_privileged)
 _NLC_ROOTWRAP_FILTERS=etc/nova/rootwrap.d/nova-lxc-contrail.filters
 
 

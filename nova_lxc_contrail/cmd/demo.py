@@ -51,6 +51,7 @@ from nova_lxc_contrail.standin import libvirtd as libvirtd_standin
 from nova_lxc_contrail.standin import namespaces
 from nova_lxc_contrail.vif import naming
 from nova_lxc_contrail.vif import privsep as vif_privsep
+from nova_lxc_contrail.virt import console
 from nova_lxc_contrail.virt import privsep as virt_privsep
 from nova_lxc_contrail.virt import vif as lxc_vif
 
@@ -63,7 +64,8 @@ IFF_PROMISC = 0x100
 # An init of the user's image has this long to replace libvirt's child.
 INIT_EXEC_TIMEOUT = 30.0
 PRIVSEP_CONTEXTS = (vif_privsep.vif_plug, disk_privsep.disk_pctxt,
-                    virt_privsep.container_net_pctxt)
+                    virt_privsep.container_net_pctxt,
+                    console.console_pctxt)
 
 
 class Story(object):

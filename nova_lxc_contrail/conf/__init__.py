@@ -6,13 +6,14 @@ all on a ``ConfigOpts`` (nova's global ``CONF`` by default).
 
 from oslo_config import cfg
 
+from nova_lxc_contrail.conf import console
 from nova_lxc_contrail.conf import disk
 from nova_lxc_contrail.conf import libvirt
 from nova_lxc_contrail.conf import vif
 
 CONF = cfg.CONF
 
-_AREAS = (vif, disk, libvirt)
+_AREAS = (vif, disk, libvirt, console)
 
 
 def register_opts(conf=CONF):

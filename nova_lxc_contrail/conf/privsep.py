@@ -17,6 +17,7 @@ from oslo_privsep import priv_context
 VIF = 'lxc_contrail_vif_privileged'
 DISK = 'lxc_contrail_disk_privileged'
 CONTAINER_NET = 'lxc_contrail_container_net_privileged'
+CONSOLE = 'lxc_contrail_console_privileged'
 CLI = 'lxc_contrail_cli_privileged'
 
 # section: (python path of its PrivContext, what it does). The python path
@@ -30,6 +31,9 @@ CONTEXTS = {
     CONTAINER_NET: ('nova_lxc_contrail.virt.privsep.container_net_pctxt',
                     'links inside running containers (CAP_NET_ADMIN, '
                     'CAP_SYS_ADMIN, CAP_SYS_PTRACE)'),
+    CONSOLE: ('nova_lxc_contrail.virt.console.console_pctxt',
+              'container console logs: draining each console pty into '
+              'the instance dir (CAP_DAC_OVERRIDE)'),
     CLI: ('nova_lxc_contrail.cmd.netrepair.net_admin',
           'the nova-lxc-contrail command\'s repairs (CAP_NET_ADMIN)'),
 }

@@ -23,7 +23,13 @@ nova's ``LibvirtDriver`` with these changes, each as small as nova allows:
   SIGTERM (``guest.LxcGuest``), which libvirt 9 no longer sends;
 - interface attach and detach work live on a running container
   (``hotplug_nic`` gives the new interface its name and MTU) and are undone
-  when a step fails: a port is attached whole or not at all.
+  when a step fails: a port is attached whole or not at all;
+- suspend freezes the container (libvirt-LXC has no managed save) and
+  resume thaws it; the console output is what the container wrote to its
+  console from its start on (``console``), bounded;
+- what libvirt-LXC cannot do is refused before anything changes: the
+  capabilities below keep their traits off the compute node (so nova's API
+  and scheduler say no), and live migration fails its pre-checks.
 
 ``tests/unit/test_driver_nova_flow.py`` fails when nova changes the methods
 these overrides stand in for.
@@ -33,10 +39,14 @@ import contextlib
 import functools
 import os
 
+from lxml import etree
+
 from nova import block_device
 from nova.compute import power_state
 from nova import exception as nova_exception
+from nova import objects
 from nova.virt import driver as virt_driver
+from nova.virt import event as virtevent
 from nova.virt.image import model as imgmodel
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
@@ -52,6 +62,7 @@ from nova_lxc_contrail import conf
 from nova_lxc_contrail.disk import api as disk_api
 from nova_lxc_contrail.disk import idmap
 from nova_lxc_contrail import exception
+from nova_lxc_contrail.virt import console
 from nova_lxc_contrail.virt import guest as lxc_guest
 from nova_lxc_contrail.virt import hotplug_nic
 from nova_lxc_contrail.virt import vif as lxc_vif
@@ -94,6 +105,46 @@ def configured_id_maps():
         raise exception.ConfigError(reason=str(exc))
 
 
+# What libvirt-LXC cannot do. Each capability off keeps its trait off the
+# compute node, so nova's API or scheduler refuses the request up front.
+LXC_CAPABILITIES = {
+    # libvirt-LXC shares no block device between domains.
+    'supports_multiattach': False,
+    # No emulated TPM, no Cyborg accelerators for a container.
+    'supports_vtpm': False,
+    'supports_accelerators': False,
+    # Rescue of a volume-backed server attaches the volume as a second
+    # disk; a container has no disk bus for it.
+    'supports_bfv_rescue': False,
+    # A container boots a filesystem, never a kernel or an ISO.
+    'supports_image_type_aki': False,
+    'supports_image_type_ari': False,
+    'supports_image_type_ami': False,
+    'supports_image_type_iso': False,
+    'supports_image_type_ploop': False,
+}
+
+
+# Where a rescued container finds its own root filesystem.
+RESCUE_ORIGINAL_ROOT = '/mnt'
+
+
+def rescue_original_dir(instance):
+    """Where the host mounts the original rootfs during a rescue."""
+    return os.path.join(libvirt_utils.get_instance_path(instance),
+                        'rootfs-original')
+
+
+def with_original_root(xml, source_dir):
+    """The domain XML with ``source_dir`` mounted at RESCUE_ORIGINAL_ROOT."""
+    domain = etree.fromstring(xml)
+    fs = etree.SubElement(domain.find('./devices'), 'filesystem',
+                          type='mount', accessmode='passthrough')
+    etree.SubElement(fs, 'source', dir=source_dir)
+    etree.SubElement(fs, 'target', dir=RESCUE_ORIGINAL_ROOT)
+    return etree.tostring(domain, encoding='unicode')
+
+
 def check_virt_type():
     if CONF.libvirt.virt_type != 'lxc':
         raise exception.ConfigError(
@@ -126,7 +177,10 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         self._keep_vifs_plugged = set()
         # (instance, device) detach_interface took out of the domain already.
         self._interfaces_taken_out = set()
-        self.capabilities.update(INTERFACE_CAPABILITIES)
+        # Instances in a rescue or unrescue: uuid -> 'rescue'|'unrescue'.
+        self._rescue_step = {}
+        self.capabilities = dict(self.capabilities, **LXC_CAPABILITIES,
+                                 **INTERFACE_CAPABILITIES)
 
     def init_host(self, host):
         # Before touching libvirt, as nova does for its own config errors.
@@ -136,6 +190,9 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
                         'containers run without a user namespace, their '
                         'root is root on this host')
         super().init_host(host)
+        # A new nova-compute: the console readers went with the old one.
+        for guest in self._host.list_guests():
+            self._start_console_log(guest.uuid, guest)
 
     def _get_guest_config(self, instance, network_info, image_meta,
                           disk_info, *args, **kwargs):
@@ -205,6 +262,12 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         LOG.debug('Tearing down the container rootfs at %s (device %s)',
                   rootfs_dir, rootfs_dev, instance=instance)
         disk_api.teardown_container(rootfs_dir, rootfs_dev)
+        # A rescued container's own root, when there is one.
+        original_dir = rescue_original_dir(instance)
+        if os.path.isdir(original_dir):
+            disk_api.teardown_container(original_dir)
+            with contextlib.suppress(OSError):
+                os.rmdir(original_dir)
 
     # --- reboot, stop and start keep the ports ------------------------------
 
@@ -337,3 +400,150 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         # to without an alias). nova's retry loop checks the device went.
         self._detach_sync(dev, guest, instance_uuid, device_name,
                           persistent=False, live=True)
+    # --- pause, suspend, resume ---------------------------------------------
+
+    def suspend(self, context, instance):
+        # nova saves the memory to a file (managed save), which libvirt-LXC
+        # lacks. Freezing the container's cgroup is what libvirt-LXC has:
+        # nothing runs, memory and ports stay. The power state reads
+        # PAUSED, which nova's power-state sync leaves alone for a
+        # SUSPENDED server.
+        self._host.get_guest(instance).pause()
+
+    def resume(self, context, instance, network_info, block_device_info=None,
+               share_info=None):
+        guest = self._host.get_guest(instance)
+        if guest.get_power_state(self._host) == power_state.PAUSED:
+            guest.resume()
+            return
+        # Not frozen: the host rebooted (nova leaves a suspended server
+        # alone at boot) or the domain stopped. Start it afresh, as nova's
+        # host boot resume does, ports kept plugged.
+        LOG.info('The suspended container is not running any more: '
+                 'starting it again', instance=instance)
+        self._hard_reboot(context, instance, network_info,
+                          share_info or objects.ShareMappingList(),
+                          block_device_info)
+
+    # --- live migration: libvirt-LXC has none ------------------------------
+
+    def check_can_live_migrate_destination(self, context, instance,
+                                           src_compute_info,
+                                           dst_compute_info,
+                                           block_migration=False,
+                                           disk_over_commit=False):
+        raise nova_exception.MigrationPreCheckError(
+            reason='libvirt-LXC cannot live migrate a container (compute '
+                   'driver lxc_contrail.LxcContrailDriver); cold migrate '
+                   'it instead')
+
+    def check_can_live_migrate_source(self, context, instance,
+                                      dest_check_data,
+                                      block_device_info=None):
+        return self.check_can_live_migrate_destination(
+            context, instance, None, None)
+
+    # --- console output ----------------------------------------------------
+
+    def _create_guest(self, context, xml, instance, power_on=True,
+                      pause=False, post_xml_callback=None):
+        step = self._rescue_step.get(instance.uuid)
+        if step == 'rescue':
+            disks = self._rescue_rootfs(instance)
+            xml = with_original_root(xml, rescue_original_dir(instance))
+        elif step == 'unrescue':
+            # nova's unrescue starts the saved domain without the LXC
+            # rootfs step of its spawn.
+            disks = self._lxc_disk_handler(context, instance,
+                                           instance.image_meta, None)
+        else:
+            disks = contextlib.nullcontext()
+        with disks:
+            guest = super()._create_guest(
+                context, xml, instance, power_on=power_on, pause=pause,
+                post_xml_callback=post_xml_callback)
+        if power_on or pause:
+            self._start_console_log(instance.uuid, guest)
+        return guest
+
+    def emit_event(self, event):
+        # libvirt started the container by itself (a reboot from inside):
+        # a new controller, a new console pty.
+        if (isinstance(event, virtevent.LifecycleEvent) and
+                event.transition in (virtevent.EVENT_LIFECYCLE_STARTED,
+                                     virtevent.EVENT_LIFECYCLE_RESUMED)):
+            try:
+                self._start_console_log(event.uuid, self._host.get_guest(
+                    objects.Instance(uuid=event.uuid)))
+            except nova_exception.InstanceNotFound:
+                pass
+        super().emit_event(event)
+
+    def _start_console_log(self, instance_uuid, guest):
+        """Drain the running guest's console into its instance's log."""
+        try:
+            pty = console.pty_path(guest.get_xml_desc())
+            if pty:
+                console.start_log(
+                    pty, self._get_console_log_path(
+                        objects.Instance(uuid=instance_uuid)),
+                    CONF.lxc_contrail.console_log_bytes)
+        except Exception:
+            # The container runs without it; the log misses its output.
+            LOG.warning('Cannot keep the console log of instance %s',
+                        instance_uuid, exc_info=True)
+
+    def get_console_output(self, context, instance):
+        guest = self._host.get_guest(instance)
+        self._start_console_log(instance.uuid, guest)
+        return console.read_log(self._get_console_log_path(instance),
+                                CONF.lxc_contrail.console_log_bytes)
+
+    # --- rescue: the rescue image's root, the server's own at /mnt ----------
+
+    def rescue(self, context, instance, network_info, image_meta,
+               rescue_password, block_device_info, share_info):
+        # nova's flow (unrescue.xml, the disk.rescue image, destroy, a new
+        # domain); the domain starts on the rescue image's root partition
+        # with the server's own root filesystem at RESCUE_ORIGINAL_ROOT.
+        # The ports stay plugged: nova's destroy does not unplug.
+        with self._rescue_step_of(instance, 'rescue'):
+            super().rescue(context, instance, network_info, image_meta,
+                           rescue_password, block_device_info, share_info)
+
+    def unrescue(self, context, instance):
+        with self._rescue_step_of(instance, 'unrescue'):
+            super().unrescue(context, instance)
+
+    @contextlib.contextmanager
+    def _rescue_step_of(self, instance, step):
+        self._rescue_step[instance.uuid] = step
+        try:
+            yield
+        finally:
+            self._rescue_step.pop(instance.uuid, None)
+
+    @contextlib.contextmanager
+    def _rescue_rootfs(self, instance):
+        """Mount the rescue rootfs and, beside it, the server's own."""
+        rootfs_dir = container_dir(instance)
+        original_dir = rescue_original_dir(instance)
+        try:
+            fileutils.ensure_tree(rootfs_dir)
+            # The rescue image's own root partition ([lxc_contrail]
+            # root_partition; the server's lxc_root_partition is its image's).
+            disk_api.setup_container(
+                self.image_backend.by_name(
+                    instance, 'disk.rescue').get_model(self._conn),
+                rootfs_dir)
+            fileutils.ensure_tree(original_dir)
+            disk_api.setup_container(
+                self.image_backend.by_name(
+                    instance, 'disk').get_model(self._conn),
+                original_dir,
+                root_partition=disk_api.root_partition_for_instance(
+                    instance))
+            yield
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._teardown_container(instance)

@@ -12,7 +12,8 @@ busybox init reads SIGTERM as "reboot": it restarts the container, which
 nova's soft reboot accepts; its stop still takes the shutdown timeout
 (an image can set ``os_shutdown_timeout``).
 
-``LxcHost`` is nova's Host with ``get_guest`` returning an ``LxcGuest``.
+``LxcHost`` is nova's Host with ``get_guest`` returning nova's Guest rewrapped
+as an ``LxcGuest`` (nova's lookup and error handling stay nova's).
 """
 
 import libvirt
@@ -52,4 +53,4 @@ class LxcGuest(libvirt_guest.Guest):
 class LxcHost(libvirt_host.Host):
 
     def get_guest(self, instance):
-        return LxcGuest(self._get_domain(instance))
+        return LxcGuest(super().get_guest(instance)._domain)

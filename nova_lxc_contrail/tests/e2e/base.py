@@ -27,13 +27,15 @@ from nova_lxc_contrail.standin import namespaces
 from nova_lxc_contrail.tests import host_state
 from nova_lxc_contrail.vif import naming
 from nova_lxc_contrail.vif import privsep as vif_privsep
+from nova_lxc_contrail.virt import console
 from nova_lxc_contrail.virt import privsep as virt_privsep
 
 LOG = logging.getLogger(__name__)
 CONF = nova.conf.CONF
 
 PRIVSEP_CONTEXTS = (vif_privsep.vif_plug, disk_privsep.disk_pctxt,
-                    virt_privsep.container_net_pctxt)
+                    virt_privsep.container_net_pctxt,
+                    console.console_pctxt)
 
 
 def start_privsep_daemons(contexts):

@@ -26,6 +26,7 @@ from nova_lxc_contrail.disk import privsep as disk_privsep
 from nova_lxc_contrail.standin import namespaces
 from nova_lxc_contrail.tests.functional import rootfs_base
 from nova_lxc_contrail.vif import linux_net
+from nova_lxc_contrail.virt import console
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -40,9 +41,11 @@ CALLS = {
         disk_privsep.loops_backed_by('/nonexistent')),
     privsep_conf.CLI: lambda: netrepair.enslave('nlc-none0', 'nlc-none1'),
     privsep_conf.CONTAINER_NET: None,   # starting it is the check
+    privsep_conf.CONSOLE: lambda: console.read_log(
+        '/nonexistent/console.log', 1),
 }
 ANSWERS = {privsep_conf.VIF: [], privsep_conf.DISK: [],
-           privsep_conf.CLI: False}
+           privsep_conf.CLI: False, privsep_conf.CONSOLE: ''}
 
 
 class TestDaemonsStartThroughRootwrap(testtools.TestCase):

@@ -32,11 +32,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from unittest import mock
 import uuid
 
+import eventlet
 import fixtures
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.fixtures import libvirt as libvirt_fixtures
+from nova.virt.libvirt import host as libvirt_host
 import os_vif
 from oslo_log import log as logging
 from oslo_privsep import daemon as privsep_daemon
@@ -55,6 +58,9 @@ from nova_lxc_contrail.tests import host_state
 from nova_lxc_contrail.vif import naming
 
 LOG = logging.getLogger(__name__)
+
+# nova's test base poisons it; LIBVIRT_EVENTS puts it back.
+_INIT_LIBVIRT_EVENTS = libvirt_host.Host._init_events
 
 COMPUTE_HOST = 'compute'
 STATE_CHANGE_RETRIES = 60       # polls 0.5 s apart
@@ -179,7 +185,7 @@ class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):
 
     def _setup_compute_service(self):
         self.useFixture(nova_fixtures.PrivsepFixture())
-        libvirt_fixtures.disable_event_thread(self)
+        self._libvirt_events()
         self.useFixture(fixtures.MonkeyPatch(
             'nova.virt.libvirt.host.Host.get_hostname',
             lambda _host: COMPUTE_HOST))
@@ -187,6 +193,37 @@ class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):
         # nova-compute's main() does this at start (nova.cmd.compute).
         os_vif.initialize()
         return self._start_compute(COMPUTE_HOST)
+
+    # Real libvirt lifecycle events reach nova-compute (nova's event thread
+    # on the private libvirtd), as in production. Off by default, as in
+    # nova's own functional tests.
+    LIBVIRT_EVENTS = False
+
+    def _libvirt_events(self):
+        if not self.LIBVIRT_EVENTS:
+            libvirt_fixtures.disable_event_thread(self)
+            return
+        test = self
+
+        def init_events(host):
+            # nova's own, but its two endless dispatch loops run outside
+            # nova's thread pool (whose shutdown at cleanup waits for
+            # them) and stop with the test.
+            loops = []
+
+            def spawn(func, *args, **kwargs):
+                loops.append(eventlet.spawn(func, *args, **kwargs))
+                return loops[-1]
+
+            with mock.patch.object(libvirt_host.thread_pool_factory,
+                                   'spawn', spawn):
+                _INIT_LIBVIRT_EVENTS(host)
+            for dispatch in loops:
+                test.addCleanup(dispatch.kill)
+            test.addCleanup(host.cleanup)
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.virt.libvirt.host.Host._init_events', init_events))
 
     def restart_compute(self):
         """A real restart: a new manager and driver; libvirt keeps running."""
@@ -355,9 +392,10 @@ class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):
 def _privsep_contexts():
     from nova_lxc_contrail.disk import privsep as disk_privsep
     from nova_lxc_contrail.vif import privsep as vif_privsep
+    from nova_lxc_contrail.virt import console
     from nova_lxc_contrail.virt import privsep as virt_privsep
     return (disk_privsep.disk_pctxt, vif_privsep.vif_plug,
-            virt_privsep.container_net_pctxt)
+            virt_privsep.container_net_pctxt, console.console_pctxt)
 
 
 # nova's PrivsepNoHelperFixture replaces it; keep the real one.

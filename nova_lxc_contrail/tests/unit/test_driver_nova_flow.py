@@ -112,6 +112,44 @@ REVIEWED = {
         'LxcContrailDriver._detach_from_live_and_wait_for_event keeps its '
         'synchronous detach (_detach_sync, live only) and drops the wait '
         'for an event libvirt-LXC never sends'),
+    'suspend': (
+        '2188fbcc0d4a7e0b',
+        'LxcContrailDriver.suspend freezes instead of nova\'s managed save; '
+        'check nova\'s suspend still only detaches devices a container '
+        'cannot have (PCI, direct ports, mdevs) before saving'),
+    'resume': (
+        '4346e5de598836a1',
+        'LxcContrailDriver.resume thaws, or starts a stopped container '
+        'through _hard_reboot; check nova\'s resume re-attaches nothing a '
+        'container has'),
+    'check_can_live_migrate_destination': (
+        'c3f55dbe88ddc63a',
+        'LxcContrailDriver refuses live migration in its pre-checks'),
+    'check_can_live_migrate_source': (
+        'e888baa6aa115025',
+        'LxcContrailDriver refuses live migration in its pre-checks'),
+    '_create_guest': (
+        '6aa68528dda1f499',
+        'LxcContrailDriver._create_guest starts the console reader after '
+        'it returns a launched guest; check its arguments and return value'),
+    'emit_event': (
+        '73dc8f5fbcb51325',
+        'LxcContrailDriver.emit_event starts the console reader on a '
+        'STARTED or RESUMED lifecycle event, then calls it'),
+    'rescue': (
+        'f3bb5ced6060e442',
+        'LxcContrailDriver.rescue relies on it making disk.rescue, calling '
+        '_destroy (no unplug) and starting the rescue domain through '
+        '_create_guest, where the driver mounts both root filesystems'),
+    'unrescue': (
+        'e3d2268cab34b00b',
+        'LxcContrailDriver.unrescue relies on it calling _destroy (which '
+        'tears down both root filesystems) and _create_guest (where the '
+        'driver mounts the original again) before it removes *.rescue'),
+    'get_console_output': (
+        '0179c80047097808',
+        'LxcContrailDriver.get_console_output returns the bounded log the '
+        'console reader keeps at _get_console_log_path, not the pty'),
 }
 
 # Other nova classes: (class, method) -> (hash as reviewed, what to re-check).
@@ -122,7 +160,8 @@ REVIEWED_ELSEWHERE = {
         'arguments nova gives Host'),
     (libvirt_host.Host, 'get_guest'): (
         '13534aff08e48a83',
-        'guest.LxcHost.get_guest returns an LxcGuest of the same domain'),
+        'guest.LxcHost.get_guest rewraps the Guest it returns as an '
+        'LxcGuest of the same domain'),
     (libvirt_guest.Guest, 'shutdown'): (
         '6be084226db33cc7',
         'guest.LxcGuest.shutdown falls back to SIGTERM without an initctl '
