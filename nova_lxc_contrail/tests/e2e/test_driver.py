@@ -18,6 +18,7 @@ import uuid
 import fixtures
 from nova.compute import power_state
 from nova import context as nova_context
+from nova.db.main import api as main_db_api
 from nova.db import migration
 from nova import objects
 import nova.privsep
@@ -90,6 +91,11 @@ class TestDriverFromNovaConf(base.LibvirtLxcTestCase):
                 database=os.path.join(cls.work_dir, 'nova.sqlite')))
         CONF(['--config-file', cls.nova_conf], project='nova',
              default_config_files=[])
+        # nova makes its database engine once per process, from the first
+        # connection it is given: each class's own database needs a context
+        # manager of its own (two classes may share a test worker).
+        main_db_api.context_manager = main_db_api.create_context_manager(
+            CONF.database.connection)
         migration.db_sync(database='main')
 
     @classmethod
