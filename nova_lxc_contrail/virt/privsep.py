@@ -15,6 +15,7 @@ import stat
 from oslo_privsep import capabilities
 from oslo_privsep import priv_context
 from pyroute2 import IPRoute
+from pyroute2 import NetNS
 from pyroute2.netlink import exceptions as nl_exceptions
 
 container_net_pctxt = priv_context.PrivContext(
@@ -39,6 +40,18 @@ def _set_mtu(ipr, where, mtu, **match):
     ipr.link('set', index=found[0], mtu=mtu)
 
 
+def _netns_socket(path):
+    """An IPRoute in the namespace at path; flags=0: never create one.
+
+    pyroute2 0.9 takes ``IPRoute(netns=...)``; 0.8 (the release's pin)
+    needs its forked ``NetNS`` helper for the same.
+    """
+    try:
+        return IPRoute(netns=path, flags=0)
+    except TypeError:
+        return NetNS(path, flags=0)
+
+
 @container_net_pctxt.entrypoint
 def set_veth_mtus(init_pid, links):
     """Give both ends of container veth pairs their MTU.
@@ -50,8 +63,7 @@ def set_veth_mtus(init_pid, links):
     """
     container_ns = '/proc/%d/ns/net' % init_pid
     try:
-        # flags=0: open the namespace, never create one.
-        inside = IPRoute(netns=container_ns, flags=0)
+        inside = _netns_socket(container_ns)
     except OSError as e:
         if e.errno == errno.ENOENT:
             raise LinkNotFound('container init %d is gone' % init_pid)
