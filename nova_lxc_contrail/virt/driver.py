@@ -25,13 +25,17 @@ these overrides stand in for.
 """
 
 import contextlib
+import copy
 import os
 
 from nova import block_device
 from nova.compute import power_state
+from nova.compute import task_states
 from nova import exception as nova_exception
+from nova import objects
 from nova.virt import driver as virt_driver
 from nova.virt.image import model as imgmodel
+from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import utils as libvirt_utils
 from nova.virt.libvirt import vif as libvirt_vif
@@ -72,6 +76,14 @@ def container_dir(instance):
     return os.path.join(libvirt_utils.get_instance_path(instance), 'rootfs')
 
 
+def instance_disk_format():
+    """The format of instance disks made by [libvirt] images_type."""
+    images_type = CONF.libvirt.images_type
+    if images_type == 'default':
+        images_type = 'qcow2' if CONF.use_cow_images else 'raw'
+    return 'qcow2' if images_type == 'qcow2' else 'raw'
+
+
 def check_virt_type():
     if CONF.libvirt.virt_type != 'lxc':
         raise exception.ConfigError(
@@ -97,6 +109,12 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
     def init_host(self, host):
         # Before touching libvirt, as nova does for its own config errors.
         check_virt_type()
+        # nova cannot tell an LXC instance disk's format from the domain (a
+        # <filesystem>, no <disk>) and snapshots with qemu-img convert -O
+        # None: the image never reaches Glance. The instance disk is the
+        # whole image, partition table included: snapshot it as it is.
+        CONF.set_default('snapshot_image_format', instance_disk_format(),
+                         group='libvirt')
         super().init_host(host)
 
     # --- container root filesystem (nova calls these three) ----------------
@@ -215,9 +233,119 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         finally:
             self._keep_vifs_plugged.discard(instance.uuid)
 
+    # --- rebuild, resize and migration on this host keep the ports ---------
+
+    def destroy(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, destroy_secrets=True):
+        # nova's rebuild (the default one: libvirt has none) and the revert
+        # of a resize destroy the instance, ports included, and create it
+        # again here. The ports would come back as new devices, their
+        # registrations deleted and added; they are the same ports on the
+        # same host, so they stay plugged and the plug that follows
+        # converges on them.
+        with self._vifs_kept_plugged_if(
+                self._recreated_here(context, instance), instance):
+            return super().destroy(
+                context, instance, network_info,
+                block_device_info=block_device_info,
+                destroy_disks=destroy_disks, destroy_secrets=destroy_secrets)
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        # A resize or cold migration to this very host plugs the same ports
+        # again in finish_migration.
+        with self._vifs_kept_plugged_if(dest == self.get_host_ip_addr(),
+                                        instance):
+            return super().migrate_disk_and_power_off(
+                context, instance, dest, flavor, network_info,
+                block_device_info=block_device_info, timeout=timeout,
+                retry_interval=retry_interval)
+
+    def _recreated_here(self, context, instance):
+        if instance.host != CONF.host:
+            # Evacuated from here: the instance lives on another host now.
+            return False
+        if instance.task_state == task_states.REBUILDING:
+            return True
+        if (instance.task_state == task_states.RESIZE_REVERTING and
+                instance.migration_context is not None):
+            migration = objects.Migration.get_by_id(
+                context, instance.migration_context.migration_id)
+            return migration.source_compute == migration.dest_compute
+        return False
+
+    @contextlib.contextmanager
+    def _vifs_kept_plugged_if(self, keep, instance):
+        if not keep:
+            yield
+            return
+        with self._vifs_kept_plugged(instance):
+            yield
+
+    # --- the instance disk: resize copies it, snapshot reads it -------------
+
+    def _get_instance_disk_info_from_config(self, guest_config,
+                                            block_device_info):
+        # nova looks for <disk> devices; an LXC domain has a <filesystem>
+        # mounted from the instance disk, so resize copied nothing (the
+        # container came back from a fresh copy of the image) and the disk
+        # was missing from the over-commit figures.
+        disk = self._lxc_root_disk_config(guest_config)
+        if disk is not None:
+            guest_config = copy.copy(guest_config)
+            guest_config.devices = list(guest_config.devices) + [disk]
+        return super()._get_instance_disk_info_from_config(
+            guest_config, block_device_info)
+
+    @staticmethod
+    def _lxc_root_disk_config(guest_config):
+        """The image disk the container's rootfs comes from, as a <disk>."""
+        rootfs = next((d for d in guest_config.devices
+                       if isinstance(d, vconfig.LibvirtConfigGuestFilesys) and
+                       d.target_dir == '/'), None)
+        if rootfs is None or not rootfs.source_dir:
+            return None
+        path = os.path.join(os.path.dirname(rootfs.source_dir), 'disk')
+        if not os.path.exists(path):
+            return None         # booted from a volume
+        disk = vconfig.LibvirtConfigGuestDisk()
+        disk.source_type = 'file'
+        disk.source_path = path
+        disk.driver_format = instance_disk_format()
+        disk.target_dev = 'rootfs'
+        return disk
+
+    def snapshot(self, context, instance, image_id, update_task_state):
+        # Extended only to say so: init_host gave snapshot_image_format a
+        # default, and the container is frozen while its disk is copied.
+        return super().snapshot(context, instance, image_id,
+                                update_task_state)
+
+    def _suspend_guest_for_snapshot(self, context, live_snapshot,
+                                    current_power_state, instance):
+        # nova does nothing for LXC (it has no managed save). The disk is
+        # copied under a mounted filesystem: freeze the container's
+        # processes (libvirt suspends LXC with the freezer cgroup), then
+        # flush the filesystem to the disk, so the copy is consistent.
+        super()._suspend_guest_for_snapshot(
+            context, live_snapshot, current_power_state, instance)
+        if current_power_state == power_state.RUNNING:
+            self._host.get_guest(instance).pause()
+        disk_api.flush_container(container_dir(instance))
+
+    def _resume_guest_after_snapshot(self, context, live_snapshot,
+                                     original_power_state, instance, guest):
+        super()._resume_guest_after_snapshot(
+            context, live_snapshot, original_power_state, instance, guest)
+        if original_power_state == power_state.RUNNING:
+            guest = self._host.get_guest(instance)
+            if guest.get_power_state(self._host) == power_state.PAUSED:
+                guest.resume()
+
     def _unplug_vifs(self, instance, network_info, ignore_errors):
         if instance.uuid in self._keep_vifs_plugged:
-            LOG.debug('Keeping the ports plugged through a hard reboot',
-                      instance=instance)
+            LOG.debug('Keeping the ports plugged: the instance is created '
+                      'again on this host', instance=instance)
             return
         super()._unplug_vifs(instance, network_info, ignore_errors)
