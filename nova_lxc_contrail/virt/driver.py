@@ -49,6 +49,7 @@ from nova_lxc_contrail.disk import api as disk_api
 from nova_lxc_contrail import exception
 from nova_lxc_contrail.virt import container_mtu
 from nova_lxc_contrail.virt import guest as lxc_guest
+from nova_lxc_contrail.virt import imagebackend as lxc_imagebackend
 
 LOG = logging.getLogger(__name__)
 CONF = conf.CONF
@@ -103,6 +104,8 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
             lifecycle_event_handler=self.emit_event,
             conn_event_handler=self._handle_conn_event)
         self.vif_driver = load_vif_driver(CONF.libvirt.vif_driver, self._host)
+        self.image_backend = lxc_imagebackend.LxcImageBackend(
+            CONF.use_cow_images)
         # Instances in a hard reboot: their ports stay plugged.
         self._keep_vifs_plugged = set()
 

@@ -15,8 +15,8 @@ import stat
 from oslo_privsep import capabilities
 from oslo_privsep import priv_context
 from pyroute2 import IPRoute
-from pyroute2 import NetNS
 from pyroute2.netlink import exceptions as nl_exceptions
+from pyroute2 import NetNS
 
 container_net_pctxt = priv_context.PrivContext(
     'nova_lxc_contrail',

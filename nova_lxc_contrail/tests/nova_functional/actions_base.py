@@ -106,12 +106,16 @@ class ActionsTestBase(base.ContrailNovaTestBase):
                               if r.method == 'DELETE'])
 
     def assert_one_rootfs(self):
-        """One loop device and one mount: exactly the running server's."""
+        """One rootfs: exactly the running server's.
+
+        One loop device and its mount; with qcow2 also one export daemon
+        and its FUSE mount.
+        """
         state = self.host_state()
+        exports = 1 if self.IMAGES_TYPE == 'qcow2' else 0
         self.assertEqual(1, len(state['loops']), state)
-        self.assertEqual(1, len(state['mounts']), state)
-        self.assertEqual(1 if self.IMAGES_TYPE == 'qcow2' else 0,
-                         len(state['exports']), state)
+        self.assertEqual(1 + exports, len(state['mounts']), state)
+        self.assertEqual(exports, len(state['exports']), state)
         return state, self.mount_ids()
 
     def delete_and_check(self, server, ports, *more):

@@ -28,8 +28,9 @@ REVIEWED = {
     '__init__': (
         '1ed7f841cef23fe9',
         'LxcContrailDriver.__init__ replaces self._host (with the same '
-        'arguments) and self.vif_driver after nova built them: check nova '
-        'still builds them there, that way, and nothing uses them before'),
+        'arguments), self.vif_driver and self.image_backend (same '
+        'argument) after nova built them: check nova still builds them '
+        'there, that way, and nothing uses them before'),
     '_create_domain_setup_lxc': (
         '0ae633bc43b80f87',
         'LxcContrailDriver._create_domain_setup_lxc and _lxc_image_model '
