@@ -87,6 +87,10 @@ REVIEWED = {
         'LxcContrailDriver adds the LXC instance disk as a <disk> of type '
         'file with driver_format raw or qcow2: check nova still reads '
         'source_type, source_path, driver_format and target_dev'),
+    '_disk_raw_to_qcow2': (
+        '64f524a735132e72',
+        'LxcContrailDriver._disk_raw_to_qcow2 does nothing: check '
+        'finish_migration still calls it only to turn raw disks into qcow2'),
     'snapshot': (
         'a663e9196da68bb0',
         'LxcContrailDriver relies on nova reading the format from '
