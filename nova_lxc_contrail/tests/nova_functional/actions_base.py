@@ -29,14 +29,6 @@ class ActionsTestBase(base.ContrailNovaTestBase):
         super().setUp()
         self._glance_keeps_uploads()
         self.flavor_id = self.small_flavor()
-        log = os.environ.get('NLC_TEST_LOG')
-        if log:     # DEBUG-ONLY, remove
-            import logging
-            h = logging.FileHandler(log)
-            h.setFormatter(logging.Formatter(
-                '%(asctime)s %(levelname)s %(name)s %(message)s'))
-            logging.getLogger().addHandler(h)
-            self.addCleanup(logging.getLogger().removeHandler, h)
 
     def marked_image(self, marker, layout=None, fmt=None, properties=None):
         """A busybox image whose /etc/image-name says ``marker``.

@@ -1,13 +1,17 @@
 """Snapshot (createImage) of an LXC server, and a new server from it.
 
 The image in Glance is the instance's whole disk, partition table and all
-(a disk image, not a bare filesystem), with what the container wrote; a
-server booted from it finds its root partition again and runs.
+(a disk image, not a bare filesystem), with what the container wrote just
+before (still in the page cache: the driver flushes the frozen container's
+rootfs before the copy); a server booted from it finds its root partition
+again and runs.
 """
 
 from nova_lxc_contrail.tests.nova_functional import actions_base  # noqa
 
 import time  # noqa: I100,I202
+
+import libvirt
 
 from nova_lxc_contrail.tests.nova_functional import base
 
@@ -65,6 +69,25 @@ class TestSnapshotRaw(actions_base.ActionsTestBase):
             self.assertEqual('kept\n', f.read())
 
         self.delete_and_check(other, other_ports, server, ports)
+
+    def test_snapshot_of_paused_server_stays_paused(self):
+        # The copy freezes a running container and thaws it after; one the
+        # user paused stays paused.
+        ports = self.ports(1)
+        server = self.boot_with(self.marked_image('first'), ports)
+        dom = self.assert_running_from(server, ports, 'first')
+        self.api.post_server_action(server['id'], {'pause': None})
+        server = self._wait_for_state_change(server, 'PAUSED')
+
+        snapshot = self._snapshot(server)
+
+        self.assertEqual('PAUSED', self._show_server(server)['status'])
+        self.assertEqual(libvirt.VIR_DOMAIN_PAUSED, dom.state()[0])
+        self.assertEqual(self.TABLE, self.snapshot_table(snapshot))
+        self.api.post_server_action(server['id'], {'unpause': None})
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self.assert_running_from(server, ports, 'first')
+        self.delete_and_check(server, ports)
 
     def snapshot_table(self, snapshot):
         data = self.glance_image_data(snapshot['id'])
