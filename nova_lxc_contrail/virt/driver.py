@@ -329,14 +329,8 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         # use_cow_images is on, leaving it to a raw (Flat) image backend
         # that still reports the disk as raw, and the container rootfs would
         # be mounted from the qcow2 bytes as raw. The disk stays as
-        # [libvirt] images_type made it (and the copy costs nothing more).
+        # [libvirt] images_type made it (and no whole-disk conversion runs).
         LOG.debug('Keeping %s raw, as [libvirt] images_type made it', path)
-
-    def snapshot(self, context, instance, image_id, update_task_state):
-        # Extended only to say so: init_host gave snapshot_image_format a
-        # default, and the container is frozen while its disk is copied.
-        return super().snapshot(context, instance, image_id,
-                                update_task_state)
 
     def _suspend_guest_for_snapshot(self, context, live_snapshot,
                                     current_power_state, instance):
@@ -346,18 +340,26 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         # flush the filesystem to the disk, so the copy is consistent.
         super()._suspend_guest_for_snapshot(
             context, live_snapshot, current_power_state, instance)
-        if current_power_state == power_state.RUNNING:
-            self._host.get_guest(instance).pause()
-        disk_api.flush_container(container_dir(instance))
+        if current_power_state != power_state.RUNNING:
+            disk_api.flush_container(container_dir(instance))
+            return
+        guest = self._host.get_guest(instance)
+        guest.pause()
+        try:
+            disk_api.flush_container(container_dir(instance))
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                # nova calls this before its own error handling: never
+                # leave the container frozen.
+                guest.resume()
 
     def _resume_guest_after_snapshot(self, context, live_snapshot,
                                      original_power_state, instance, guest):
         super()._resume_guest_after_snapshot(
             context, live_snapshot, original_power_state, instance, guest)
-        if original_power_state == power_state.RUNNING:
-            guest = self._host.get_guest(instance)
-            if guest.get_power_state(self._host) == power_state.PAUSED:
-                guest.resume()
+        if (original_power_state == power_state.RUNNING and
+                guest.get_power_state(self._host) == power_state.PAUSED):
+            guest.resume()
 
     def _unplug_vifs(self, instance, network_info, ignore_errors):
         if instance.uuid in self._keep_vifs_plugged:
