@@ -1,11 +1,14 @@
 """Scenarios 3 and 4: reboot, stop, start, and a nova-compute restart."""
 
-import time
+# base first: it applies nova's eventlet monkey patching, and pyroute2 0.8
+# imports asyncio and selectors (unpatched, the agent stand-in's server
+# thread never yields and setUp hangs when this module runs alone).
+from nova_lxc_contrail.tests.nova_functional import base  # noqa: I100
+
+import time  # noqa: I100,I202
 
 import libvirt
 import pyroute2
-
-from nova_lxc_contrail.tests.nova_functional import base
 
 
 class TestRebootStopStart(base.ContrailNovaTestBase):
