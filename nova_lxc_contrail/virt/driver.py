@@ -36,6 +36,7 @@ these overrides stand in for.
 """
 
 import contextlib
+import copy
 import functools
 import os
 
@@ -43,6 +44,7 @@ from lxml import etree
 
 from nova import block_device
 from nova.compute import power_state
+from nova.compute import task_states
 from nova import exception as nova_exception
 from nova import objects
 from nova.virt import driver as virt_driver
@@ -65,6 +67,7 @@ from nova_lxc_contrail import exception
 from nova_lxc_contrail.virt import console
 from nova_lxc_contrail.virt import guest as lxc_guest
 from nova_lxc_contrail.virt import hotplug_nic
+from nova_lxc_contrail.virt import imagebackend as lxc_imagebackend
 from nova_lxc_contrail.virt import vif as lxc_vif
 
 LOG = logging.getLogger(__name__)
@@ -105,8 +108,9 @@ def configured_id_maps():
         raise exception.ConfigError(reason=str(exc))
 
 
-# What libvirt-LXC cannot do. Each capability off keeps its trait off the
-# compute node, so nova's API or scheduler refuses the request up front.
+# What libvirt-LXC cannot do, and can. Each capability off keeps its trait
+# off the compute node, so nova's API or scheduler refuses the request up
+# front.
 LXC_CAPABILITIES = {
     # libvirt-LXC shares no block device between domains.
     'supports_multiattach': False,
@@ -122,6 +126,9 @@ LXC_CAPABILITIES = {
     'supports_image_type_ami': False,
     'supports_image_type_iso': False,
     'supports_image_type_ploop': False,
+    # A cold migration to this very host is a resize to the same flavor
+    # (the COMPUTE_SAME_HOST_COLD_MIGRATE trait lets the API pick it).
+    'supports_migrate_to_same_host': True,
 }
 
 
@@ -143,6 +150,14 @@ def with_original_root(xml, source_dir):
     etree.SubElement(fs, 'source', dir=source_dir)
     etree.SubElement(fs, 'target', dir=RESCUE_ORIGINAL_ROOT)
     return etree.tostring(domain, encoding='unicode')
+
+
+def instance_disk_format():
+    """The format of instance disks made by [libvirt] images_type."""
+    images_type = CONF.libvirt.images_type
+    if images_type == 'default':
+        images_type = 'qcow2' if CONF.use_cow_images else 'raw'
+    return 'qcow2' if images_type == 'qcow2' else 'raw'
 
 
 def check_virt_type():
@@ -173,6 +188,8 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
             lifecycle_event_handler=self.emit_event,
             conn_event_handler=self._handle_conn_event)
         self.vif_driver = load_vif_driver(CONF.libvirt.vif_driver, self._host)
+        self.image_backend = lxc_imagebackend.LxcImageBackend(
+            CONF.use_cow_images)
         # Instances in a hard reboot: their ports stay plugged.
         self._keep_vifs_plugged = set()
         # (instance, device) detach_interface took out of the domain already.
@@ -189,6 +206,12 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
             LOG.warning('[libvirt] uid_maps and gid_maps are not set: '
                         'containers run without a user namespace, their '
                         'root is root on this host')
+        # nova cannot tell an LXC instance disk's format from the domain (a
+        # <filesystem>, no <disk>) and snapshots with qemu-img convert -O
+        # None: the image never reaches Glance. The instance disk is the
+        # whole image, partition table included: snapshot it as it is.
+        CONF.set_default('snapshot_image_format', instance_disk_format(),
+                         group='libvirt')
         super().init_host(host)
         # A new nova-compute: the console readers went with the old one.
         for guest in self._host.list_guests():
@@ -290,10 +313,131 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         finally:
             self._keep_vifs_plugged.discard(instance.uuid)
 
+    # --- rebuild, resize and migration on this host keep the ports ---------
+
+    def destroy(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, destroy_secrets=True):
+        # nova's rebuild (the default one: libvirt has none) and the revert
+        # of a resize destroy the instance, ports included, and create it
+        # again here. The ports would come back as new devices, their
+        # registrations deleted and added; they are the same ports on the
+        # same host, so they stay plugged and the plug that follows
+        # converges on them.
+        with self._vifs_kept_plugged_if(
+                self._recreated_here(context, instance), instance):
+            return super().destroy(
+                context, instance, network_info,
+                block_device_info=block_device_info,
+                destroy_disks=destroy_disks, destroy_secrets=destroy_secrets)
+
+    def migrate_disk_and_power_off(self, context, instance, dest, flavor,
+                                   network_info, block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        # A resize or cold migration to this very host plugs the same ports
+        # again in finish_migration.
+        with self._vifs_kept_plugged_if(dest == self.get_host_ip_addr(),
+                                        instance):
+            return super().migrate_disk_and_power_off(
+                context, instance, dest, flavor, network_info,
+                block_device_info=block_device_info, timeout=timeout,
+                retry_interval=retry_interval)
+
+    def _recreated_here(self, context, instance):
+        if instance.host != CONF.host:
+            # Evacuated from here: the instance lives on another host now.
+            return False
+        if instance.task_state == task_states.REBUILDING:
+            return True
+        if (instance.task_state == task_states.RESIZE_REVERTING and
+                instance.migration_context is not None):
+            migration = objects.Migration.get_by_id(
+                context, instance.migration_context.migration_id)
+            return migration.source_compute == migration.dest_compute
+        return False
+
+    @contextlib.contextmanager
+    def _vifs_kept_plugged_if(self, keep, instance):
+        if not keep:
+            yield
+            return
+        with self._vifs_kept_plugged(instance):
+            yield
+
+    # --- the instance disk: resize copies it, snapshot reads it -------------
+
+    def _get_instance_disk_info_from_config(self, guest_config,
+                                            block_device_info):
+        # nova looks for <disk> devices; an LXC domain has a <filesystem>
+        # mounted from the instance disk, so resize copied nothing (the
+        # container came back from a fresh copy of the image) and the disk
+        # was missing from the over-commit figures.
+        disk = self._lxc_root_disk_config(guest_config)
+        if disk is not None:
+            guest_config = copy.copy(guest_config)
+            guest_config.devices = list(guest_config.devices) + [disk]
+        return super()._get_instance_disk_info_from_config(
+            guest_config, block_device_info)
+
+    @staticmethod
+    def _lxc_root_disk_config(guest_config):
+        """The image disk the container's rootfs comes from, as a <disk>."""
+        rootfs = next((d for d in guest_config.devices
+                       if isinstance(d, vconfig.LibvirtConfigGuestFilesys) and
+                       d.target_dir == '/'), None)
+        if rootfs is None or not rootfs.source_dir:
+            return None
+        path = os.path.join(os.path.dirname(rootfs.source_dir), 'disk')
+        if not os.path.exists(path):
+            return None         # booted from a volume
+        disk = vconfig.LibvirtConfigGuestDisk()
+        disk.source_type = 'file'
+        disk.source_path = path
+        disk.driver_format = instance_disk_format()
+        disk.target_dev = 'rootfs'
+        return disk
+
+    @staticmethod
+    def _disk_raw_to_qcow2(path):
+        # nova's finish_migration turns a raw disk into qcow2 when
+        # use_cow_images is on, leaving it to a raw (Flat) image backend
+        # that still reports the disk as raw, and the container rootfs would
+        # be mounted from the qcow2 bytes as raw. The disk stays as
+        # [libvirt] images_type made it (and no whole-disk conversion runs).
+        LOG.debug('Keeping %s raw, as [libvirt] images_type made it', path)
+
+    def _suspend_guest_for_snapshot(self, context, live_snapshot,
+                                    current_power_state, instance):
+        # nova does nothing for LXC (it has no managed save). The disk is
+        # copied under a mounted filesystem: freeze the container's
+        # processes (libvirt suspends LXC with the freezer cgroup), then
+        # flush the filesystem to the disk, so the copy is consistent.
+        super()._suspend_guest_for_snapshot(
+            context, live_snapshot, current_power_state, instance)
+        if current_power_state != power_state.RUNNING:
+            disk_api.flush_container(container_dir(instance))
+            return
+        guest = self._host.get_guest(instance)
+        guest.pause()
+        try:
+            disk_api.flush_container(container_dir(instance))
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                # nova calls this before its own error handling: never
+                # leave the container frozen.
+                guest.resume()
+
+    def _resume_guest_after_snapshot(self, context, live_snapshot,
+                                     original_power_state, instance, guest):
+        super()._resume_guest_after_snapshot(
+            context, live_snapshot, original_power_state, instance, guest)
+        if (original_power_state == power_state.RUNNING and
+                guest.get_power_state(self._host) == power_state.PAUSED):
+            guest.resume()
+
     def _unplug_vifs(self, instance, network_info, ignore_errors):
         if instance.uuid in self._keep_vifs_plugged:
-            LOG.debug('Keeping the ports plugged through a hard reboot',
-                      instance=instance)
+            LOG.debug('Keeping the ports plugged: the instance is created '
+                      'again on this host', instance=instance)
             return
         super()._unplug_vifs(instance, network_info, ignore_errors)
 
@@ -400,6 +544,7 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         # to without an alias). nova's retry loop checks the device went.
         self._detach_sync(dev, guest, instance_uuid, device_name,
                           persistent=False, live=True)
+
     # --- pause, suspend, resume ---------------------------------------------
 
     def suspend(self, context, instance):

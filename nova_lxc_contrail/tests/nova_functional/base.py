@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -121,6 +122,7 @@ def release_leftovers(directory):
     with plain arguments because nova's ``_clear_attrs`` wipes the test's
     attributes before later cleanups run.
     """
+    kill_leftover_exports(directory)
     for target in reversed(host_state.mounts_below(directory)):
         LOG.warning('Unmounting leftover %s', target)
         namespaces.umount(target, detach=True)
@@ -129,6 +131,19 @@ def release_leftovers(directory):
         with contextlib.suppress(OSError):
             loop.detach(device)
     shutil.rmtree(directory, ignore_errors=True)
+
+
+def kill_leftover_exports(directory):
+    """Kill the qemu-storage-daemons a failed test left serving below dir.
+
+    Unmounting its FUSE export under a daemon leaves it running (and
+    spinning) after the test; killed first, its mount unmounts cleanly.
+    """
+    for pid in host_state.processes_naming(directory,
+                                           program='qemu-storage-daemon'):
+        LOG.warning('Killing leftover export daemon %d', pid)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 class LxcNovaTestBase(integrated_helpers._IntegratedTestBase):

@@ -28,8 +28,9 @@ REVIEWED = {
     '__init__': (
         '1ed7f841cef23fe9',
         'LxcContrailDriver.__init__ replaces self._host (with the same '
-        'arguments) and self.vif_driver after nova built them: check nova '
-        'still builds them there, that way, and nothing uses them before'),
+        'arguments), self.vif_driver and self.image_backend (same '
+        'argument) after nova built them: check nova still builds them '
+        'there, that way, and nothing uses them before'),
     '_create_domain_setup_lxc': (
         '0ae633bc43b80f87',
         'LxcContrailDriver._create_domain_setup_lxc and _lxc_image_model '
@@ -71,6 +72,41 @@ REVIEWED = {
         'ce473895d5588d22',
         'it unplugs through _unplug_vifs only, which the driver skips '
         'during a hard reboot'),
+    'destroy': (
+        '4fe56f6431438aaf',
+        'LxcContrailDriver.destroy keeps the ports plugged while nova\'s '
+        'default rebuild or a same-host resize revert destroys the '
+        'instance: it relies on destroy unplugging only through cleanup -> '
+        '_cleanup -> _unplug_vifs'),
+    'migrate_disk_and_power_off': (
+        '7c36a2618f5f730f',
+        'LxcContrailDriver.migrate_disk_and_power_off keeps the ports '
+        'plugged for a same-host resize: it relies on unplug_vifs -> '
+        '_unplug_vifs and on copying the disks _get_instance_disk_info '
+        'lists'),
+    '_get_instance_disk_info_from_config': (
+        '08b946f6b8e789c9',
+        'LxcContrailDriver adds the LXC instance disk as a <disk> of type '
+        'file with driver_format raw or qcow2: check nova still reads '
+        'source_type, source_path, driver_format and target_dev'),
+    '_disk_raw_to_qcow2': (
+        '64f524a735132e72',
+        'LxcContrailDriver._disk_raw_to_qcow2 does nothing: check '
+        'finish_migration still calls it only to turn raw disks into qcow2'),
+    'snapshot': (
+        'a663e9196da68bb0',
+        'LxcContrailDriver relies on nova reading the format from '
+        'snapshot_image_format (defaulted in init_host), extracting '
+        '<instance dir>/disk, and calling _suspend_guest_for_snapshot '
+        'before and _resume_guest_after_snapshot after the copy'),
+    '_suspend_guest_for_snapshot': (
+        '10baa640152b6e95',
+        'LxcContrailDriver._suspend_guest_for_snapshot freezes the '
+        'container after it (nova skips LXC)'),
+    '_resume_guest_after_snapshot': (
+        '2b450dafbe7b2d64',
+        'LxcContrailDriver._resume_guest_after_snapshot thaws the '
+        'container after it (nova skips LXC)'),
     '_unplug_vifs': (
         '757edac5c990a237',
         'LxcContrailDriver._unplug_vifs skips it during a hard reboot'),
