@@ -18,7 +18,7 @@ set +o xtrace
 # NOVA_LXC_CONTRAIL_<OPTION> knob of devstack/settings.
 _NLC_OPTIONS=(agent_url ports_dir agent_connect_timeout agent_read_timeout
     bridge_promiscuous root_partition image_export release_timeout
-    console_log_bytes)
+    console_log_bytes rootfs_idmap)
 _NLC_COMPUTE_DRIVER=lxc_contrail.LxcContrailDriver
 # The oslo.privsep section of each privileged helper (see
 # nova_lxc_contrail/conf/privsep.py) and the rootwrap filters that let

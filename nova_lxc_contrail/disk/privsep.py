@@ -122,7 +122,11 @@ def attach_and_mount(backing, offset, sizelimit, fstype, target, read_only,
             mount.mount(attached.device, target, fstype,
                         read_only=read_only, options=options)
         except OSError as exc:
-            cause = _mount_failure_cause(attached.device, fstype, label)
+            # The kernel refuses a filesystem larger than its device with
+            # EINVAL; other errors (EBADMSG: a damaged superblock) say more
+            # than the sizes would.
+            cause = (_mount_failure_cause(attached.device, fstype, label)
+                     if exc.errno == errno.EINVAL else None)
             if cause:
                 # The cause first: nova keeps 255 characters of a fault.
                 reason = '%s; mounting it at %s failed: %s. %s' % (
