@@ -274,10 +274,18 @@ class TestKilledMidway(testtools.TestCase):
         sys.stderr.write('FAULTS: cleanup after each kill:\n  %s\n' %
                          '\n  '.join(lines))
 
-    def test_rootfs_setup_killed_then_teardown_converges(self):
+    def kill_rootfs_setup_at_every_step(self, id_maps=None):
+        """Kill a qcow2 rootfs setup before each of its steps; converge.
+
+        After each kill, teardown releases everything (no loop device,
+        mount, export daemon or file of the record left) and the next setup
+        of the same instance works. -> the number of kill points.
+        """
         disk_privsep.disk_pctxt.set_client_mode(False)
         self.addCleanup(disk_privsep.disk_pctxt.set_client_mode, True)
         root = tempfile.mkdtemp(prefix='nlc-faults-')
+        if id_maps:
+            os.chmod(root, 0o755)       # the mapped root searches it
         self.addCleanup(shutil.rmtree, root)
 
         def instance():
@@ -286,54 +294,11 @@ class TestKilledMidway(testtools.TestCase):
             subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F',
                             'qcow2', '-b', self.qcow2, disk], check=True)
             os.mkdir(os.path.join(directory, 'rootfs'))
-            return {'op': 'setup', 'disk': disk, 'format': 'qcow2',
+            spec = {'op': 'setup', 'disk': disk, 'format': 'qcow2',
                     'container_dir': os.path.join(directory, 'rootfs')}
-
-        def converge(kill_at):
-            container_dir = spec['container_dir']
-            directory = os.path.dirname(container_dir)
-            self.assertTrue(disk_api.teardown_container(container_dir))
-            self.assertEqual({}, host_state.loops_below(directory))
-            self.assertEqual([], host_state.mounts_below(directory))
-            self.assertEqual([], rootfs_base.qsd_processes(directory))
-            paths = disk_state.Paths(container_dir)
-            for leftover in (paths.state, paths.export, paths.qmp,
-                             paths.pid):
-                self.assertFalse(os.path.lexists(leftover), leftover)
-            # The next setup of the same instance works.
-            disk_api.setup_container(imgmodel.LocalFileImage(
-                spec['disk'], imgmodel.FORMAT_QCOW2), container_dir)
-            self.assertTrue(disk_api.teardown_container(container_dir))
-            self.assertEqual({}, host_state.loops_below(directory))
-            spec.update(instance())
-
-        spec = instance()
-        steps = self.kill_at_every_step(spec, converge)
-        # record, export, probe, loop, mount, init (refused boot partition),
-        # umount, detach, then the root partition again.
-        self.assertGreaterEqual(steps, 8)
-        self.addDetail('kill points', content.text_content(
-            '\n'.join(self.kills)))
-
-    def test_userns_rootfs_setup_killed_then_teardown_converges(self):
-        # The same with [libvirt] uid_maps: a stage mount, a user
-        # namespace child, an idmapped clone on the way.
-        disk_privsep.disk_pctxt.set_client_mode(False)
-        self.addCleanup(disk_privsep.disk_pctxt.set_client_mode, True)
-        root = tempfile.mkdtemp(prefix='nlc-faults-')
-        os.chmod(root, 0o755)       # the mapped root searches it
-        self.addCleanup(shutil.rmtree, root)
-        id_maps = [userns_fixtures.UID_MAPS, userns_fixtures.GID_MAPS]
-
-        def instance():
-            directory = tempfile.mkdtemp(dir=root)
-            disk = os.path.join(directory, 'disk')
-            subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F',
-                            'qcow2', '-b', self.qcow2, disk], check=True)
-            os.mkdir(os.path.join(directory, 'rootfs'))
-            return {'op': 'setup', 'disk': disk, 'format': 'qcow2',
-                    'container_dir': os.path.join(directory, 'rootfs'),
-                    'id_maps': id_maps}
+            if id_maps:
+                spec['id_maps'] = id_maps
+            return spec
 
         def converge(kill_at):
             container_dir = spec['container_dir']
@@ -346,21 +311,37 @@ class TestKilledMidway(testtools.TestCase):
             for leftover in (paths.state, paths.export, paths.qmp,
                              paths.pid, paths.stage):
                 self.assertFalse(os.path.lexists(leftover), leftover)
+            # The next setup of the same instance works.
             disk_api.setup_container(
                 imgmodel.LocalFileImage(spec['disk'], imgmodel.FORMAT_QCOW2),
-                container_dir, id_maps=userns_fixtures.MAPS)
-            self.assertEqual(userns_fixtures.MAPPED_ROOT, os.stat(
-                os.path.join(container_dir, 'bin/busybox')).st_uid)
+                container_dir,
+                id_maps=userns_fixtures.MAPS if id_maps else None)
+            if id_maps:
+                self.assertEqual(userns_fixtures.MAPPED_ROOT, os.stat(
+                    os.path.join(container_dir, 'bin/busybox')).st_uid)
             self.assertTrue(disk_api.teardown_container(container_dir))
             self.assertEqual({}, host_state.loops_below(directory))
             spec.update(instance())
 
         spec = instance()
         steps = self.kill_at_every_step(spec, converge)
-        self.assertIn('idmapped clone', ' '.join(self.kills))
-        self.assertGreaterEqual(steps, 11)
         self.addDetail('kill points', content.text_content(
             '\n'.join(self.kills)))
+        return steps
+
+    def test_rootfs_setup_killed_then_teardown_converges(self):
+        steps = self.kill_rootfs_setup_at_every_step()
+        # record, export, probe, loop, mount, init (refused boot partition),
+        # umount, detach, then the root partition again.
+        self.assertGreaterEqual(steps, 8)
+
+    def test_userns_rootfs_setup_killed_then_teardown_converges(self):
+        # The same with [libvirt] uid_maps: a stage mount, a user
+        # namespace child, an idmapped clone on the way.
+        steps = self.kill_rootfs_setup_at_every_step(
+            [userns_fixtures.UID_MAPS, userns_fixtures.GID_MAPS])
+        self.assertIn('idmapped clone', ' '.join(self.kills))
+        self.assertGreaterEqual(steps, 11)
 
 
 class TestConcurrency(testtools.TestCase):
