@@ -129,6 +129,11 @@ LXC_CAPABILITIES = {
     # A cold migration to this very host is a resize to the same flavor
     # (the COMPUTE_SAME_HOST_COLD_MIGRATE trait lets the API pick it).
     'supports_migrate_to_same_host': True,
+    # Live attach and detach of vRouter ports work (attach_interface). A
+    # tag cannot be honoured: a container interface has no bus address for
+    # nova's device metadata to name, so nova would drop it silently.
+    'supports_attach_interface': True,
+    'supports_tagged_attach_interface': False,
 }
 
 
@@ -169,15 +174,6 @@ def check_virt_type():
                    'libvirt.LibvirtDriver' % CONF.libvirt.virt_type)
 
 
-# Live attach and detach of vRouter ports work (attach_interface). A tag
-# cannot be honoured: a container interface has no bus address for nova's
-# device metadata to name, so nova would drop it silently.
-INTERFACE_CAPABILITIES = {
-    'supports_attach_interface': True,
-    'supports_tagged_attach_interface': False,
-}
-
-
 class LxcContrailDriver(libvirt_driver.LibvirtDriver):
 
     def __init__(self, virtapi, read_only=False):
@@ -196,8 +192,7 @@ class LxcContrailDriver(libvirt_driver.LibvirtDriver):
         self._interfaces_taken_out = set()
         # Instances in a rescue or unrescue: uuid -> 'rescue'|'unrescue'.
         self._rescue_step = {}
-        self.capabilities = dict(self.capabilities, **LXC_CAPABILITIES,
-                                 **INTERFACE_CAPABILITIES)
+        self.capabilities = dict(self.capabilities, **LXC_CAPABILITIES)
 
     def init_host(self, host):
         # Before touching libvirt, as nova does for its own config errors.

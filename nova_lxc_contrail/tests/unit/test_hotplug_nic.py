@@ -20,6 +20,6 @@ class TestContainerNicName(testtools.TestCase):
 class TestInterfaceCapabilities(testtools.TestCase):
 
     def test_attach_without_tags(self):
-        self.assertEqual({'supports_attach_interface': True,
-                          'supports_tagged_attach_interface': False},
-                         driver.INTERFACE_CAPABILITIES)
+        capabilities = driver.LXC_CAPABILITIES
+        self.assertIs(True, capabilities['supports_attach_interface'])
+        self.assertIs(False, capabilities['supports_tagged_attach_interface'])
