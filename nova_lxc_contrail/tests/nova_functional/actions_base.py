@@ -78,25 +78,6 @@ class ActionsTestBase(base.ContrailNovaTestBase):
         self.assertEqual(marker, self.image_marker(dom))
         return dom
 
-    def ports_now(self, ports):
-        """Each port's tap and bridge ifindex, registration and port file."""
-        devices = {}
-        for port in ports:
-            links = self.host_links(port)
-            devices[port['id']] = (links['tap']['index'],
-                                   links['bridge']['index'])
-        return (devices, dict(self.agent.registrations),
-                {p['id']: self.port_file(p) for p in ports})
-
-    def assert_ports_kept(self, ports, before):
-        """The very same devices, registrations and files; no DELETE.
-
-        ``before`` is ports_now() taken after agent.clear_requests().
-        """
-        self.assertEqual(before, self.ports_now(ports))
-        self.assertEqual([], [(r.method, r.path) for r in self.agent.requests
-                              if r.method == 'DELETE'])
-
     def assert_one_rootfs(self):
         """One rootfs: exactly the running server's.
 

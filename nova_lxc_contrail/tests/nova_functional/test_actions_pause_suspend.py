@@ -63,18 +63,11 @@ class ActionsTestBase(base.ContrailNovaTestBase):
 
     def kept(self, port):
         self.agent.clear_requests()
-        links = self.host_links(port)
-        return ({kind: links[kind]['index'] for kind in ('tap', 'bridge')},
-                dict(self.agent.registrations), self.port_file(port))
+        return self.ports_now([port])
 
     def assert_port_kept(self, server, port, kept, running=True):
         self.assert_port_plugged(server, port, running=running)
-        devices, registrations, port_file = kept
-        links = self.host_links(port)
-        self.assertEqual(devices, {kind: links[kind]['index']
-                                   for kind in ('tap', 'bridge')})
-        self.assertEqual(registrations, self.agent.registrations)
-        self.assertEqual(port_file, self.port_file(port))
+        self.assert_ports_kept([port], kept)
 
     def assert_frozen(self, server, port, init_pid, kept, vm_status):
         """Frozen in place: PAUSED domain, same init, ticker stopped."""
@@ -172,9 +165,7 @@ class TestSuspend(ActionsTestBase):
         self.assertEqual('THAWED',
                          self.freezer_state(self.container_init_pid(dom)))
         devices = kept[0]
-        links = self.host_links(port)
-        self.assertEqual(devices, {kind: links[kind]['index']
-                                   for kind in ('tap', 'bridge')})
+        self.assertEqual(devices, self.ports_now([port])[0])
         self.assertEqual(1, len(self.host_state()['loops']))
         self.assertTrue(os.path.exists(self.port_file_path(port)))
         self.delete_and_check(server, port)
