@@ -270,23 +270,50 @@ function _nlc_check_tools {
 
 # lib/nova's configure_nova runs `sudo modprobe nbd`, unguarded, for
 # LIBVIRT_TYPE=lxc on Debian and Ubuntu unless NOVA_BACKEND=LVM: when that
-# fails, stack.sh stops there with modprobe's bare error. Run it now.
+# fails, stack.sh stops there with modprobe's bare error. nova-lxc-contrail
+# needs no nbd unless [lxc_contrail] image_export = nbd (qcow2 images go
+# through qemu-storage-daemon's FUSE export): then a modprobe.d rule makes
+# DevStack's step a no-op on this host (recorded; clean removes it).
+_NLC_NBD_RULE=/etc/modprobe.d/nova-lxc-contrail-nbd.conf
+
 function _nlc_check_devstack_nbd {
     local out
     if [[ ${LIBVIRT_TYPE:-} != lxc || ${NOVA_BACKEND:-} == LVM ]] || ! is_ubuntu; then
         return 0
     fi
-    if ! out=$(sudo modprobe nbd 2>&1); then
-        _nlc_problem "DevStack's configure_nova will run 'sudo modprobe nbd'" \
-            "(LIBVIRT_TYPE=lxc) and stop stack.sh, because it fails here: ${out:-modprobe failed}." \
-            "nova-lxc-contrail itself needs no nbd (qcow2 images go through" \
-            "qemu-storage-daemon's FUSE export), DevStack does. Make nbd loadable:" \
-            "on a VM or bare metal install the running kernel's modules" \
-            "(Debian: linux-image-$(uname -r)); in a container load it on the" \
-            "container's host (sudo modprobe nbd) and bind the host's modules" \
-            "into the container so that modprobe finds it loaded (LXC:" \
-            "lxc.mount.entry = /lib/modules lib/modules none ro,bind 0 0)."
+    if out=$(sudo modprobe nbd 2>&1); then
+        return 0
     fi
+    if [[ $NOVA_LXC_CONTRAIL_IMAGE_EXPORT == nbd ]]; then
+        _nlc_problem "[lxc_contrail] image_export = nbd needs the nbd module," \
+            "and 'sudo modprobe nbd' fails here: ${out:-modprobe failed}." \
+            "Install the running kernel's modules (Debian: linux-image-$(uname -r));" \
+            "in a container load nbd on the container's host (sudo modprobe nbd) and" \
+            "bind the host's modules into the container (LXC: lxc.mount.entry =" \
+            "/lib/modules lib/modules none ro,bind 0 0); or leave image_export at auto."
+        return 0
+    fi
+    if ! _nlc_prepare_allowed; then
+        _nlc_problem "DevStack's configure_nova will run 'sudo modprobe nbd' and stop" \
+            "stack.sh: it fails here (${out:-modprobe failed}). nova-lxc-contrail needs" \
+            "no nbd; with NOVA_LXC_CONTRAIL_PREPARE_HOST=True the plugin makes that" \
+            "step a no-op ($_NLC_NBD_RULE: install nbd /bin/true)."
+        return 0
+    fi
+    printf '%s\n' \
+        "# nova-lxc-contrail (DevStack plugin): DevStack runs 'modprobe nbd' for" \
+        "# LIBVIRT_TYPE=lxc; this host has no nbd and nova-lxc-contrail needs none" \
+        "# (image_export = $NOVA_LXC_CONTRAIL_IMAGE_EXPORT). Removed by clean.sh." \
+        "install nbd /bin/true" | sudo tee "$_NLC_NBD_RULE" >/dev/null
+    _nlc_forget_path file "$_NLC_NBD_RULE"
+    _nlc_record file "$_NLC_NBD_RULE" "$(_nlc_sha256 "$_NLC_NBD_RULE")"
+    if ! out=$(sudo modprobe nbd 2>&1); then
+        _nlc_problem "DevStack's configure_nova will run 'sudo modprobe nbd' and stop" \
+            "stack.sh: it fails here (${out:-modprobe failed}), even with $_NLC_NBD_RULE."
+        return 0
+    fi
+    _nlc_note "no nbd here (${out:-modprobe failed}); nova-lxc-contrail needs none:" \
+        "$_NLC_NBD_RULE makes DevStack's 'modprobe nbd' a no-op"
 }
 
 function _nlc_load_module {
@@ -593,6 +620,24 @@ function _nlc_configure_privsep {
 }
 
 
+# Clouds without a vRouter (DevStack trials, CI): the agent stand-in answers
+# the port API on localhost:9091 and keeps the port files, as a DevStack
+# service (enable_service nova-lxc-contrail-agent-standin). nova-compute
+# starts after post-config, so the agent is there for its first plug.
+_NLC_AGENT_STANDIN=nova-lxc-contrail-agent-standin
+
+function nova_lxc_contrail_start_agent_standin {
+    if ! is_service_enabled "$_NLC_AGENT_STANDIN"; then
+        return 0
+    fi
+    local program
+    program=$(_nlc_program nova-lxc-contrail-agent-standin)
+    [[ -n $program ]] || die $LINENO "nova-lxc-contrail-agent-standin is not installed"
+    run_process "$_NLC_AGENT_STANDIN" \
+        "$program --configure --ports-dir $NOVA_LXC_CONTRAIL_PORTS_DIR"
+}
+
+
 # Verification (stack extra)
 # --------------------------
 
@@ -771,6 +816,7 @@ if is_service_enabled nova-lxc-contrail; then
             post-config)
                 _nlc_say "configuring $NOVA_CONF"
                 nova_lxc_contrail_configure_nova
+                nova_lxc_contrail_start_agent_standin
                 ;;
             extra)
                 _nlc_say "checking that nova loads $_NLC_COMPUTE_DRIVER"
@@ -782,9 +828,12 @@ if is_service_enabled nova-lxc-contrail; then
                 ;;
         esac
     elif [[ $1 == unstack ]]; then
-        # The plugin runs no service of its own; its device nodes, the
-        # ports dir, the shim link, the libvirt hook and the rootwrap
-        # filters stay for the next stack.sh (clean removes them).
+        if is_service_enabled "$_NLC_AGENT_STANDIN"; then
+            stop_process "$_NLC_AGENT_STANDIN"
+        fi
+        # Its device nodes, the ports dir, the shim link, the libvirt
+        # hook, the nbd rule and the rootwrap filters stay for the next
+        # stack.sh (clean removes them).
         :
     elif [[ $1 == clean ]]; then
         nova_lxc_contrail_clean_ports

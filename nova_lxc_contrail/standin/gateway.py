@@ -9,11 +9,17 @@ sends its answers on the bridge device, which forwards them to the port.
     with Gateway('br5a8f1c3e-7d', '10.0.0.1') as gw:
         ...  # the container pings 10.0.0.1
     gw.arp_replies, gw.echo_replies
+
+Or as a program, until SIGTERM or SIGINT (it prints what it answered)::
+
+    python -m nova_lxc_contrail.standin.gateway br5a8f1c3e-7d 10.0.0.1
 """
 
+import argparse
 import ipaddress
 import os
 import select
+import signal
 import socket
 import struct
 import threading
@@ -178,3 +184,24 @@ class Gateway(object):
         header[12:16], header[16:20] = packet[16:20], packet[12:16]
         header[10:12] = struct.pack('!H', checksum(bytes(header)))
         return bytes(header) + bytes(icmp)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Answer ARP and ping for a gateway address on a bridge.')
+    parser.add_argument('ifname', help='the bridge the vRouter attaches to')
+    parser.add_argument('ip', help='the gateway address to answer for')
+    parser.add_argument('--mac', default=DEFAULT_MAC)
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with Gateway(args.ifname, args.ip, args.mac) as gw:
+        print('gateway %s answering on %s' % (gw.ip, gw.ifname), flush=True)
+        stop.wait()
+    print('gateway %s on %s: %d ARP replies, %d echo replies'
+          % (gw.ip, gw.ifname, gw.arp_replies, gw.echo_replies), flush=True)
+
+
+if __name__ == '__main__':
+    main()
