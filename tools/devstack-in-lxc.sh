@@ -146,8 +146,9 @@ EOF
 Acquire::http::Proxy "http://$host_ip:$proxy_port";
 Acquire::https::Proxy "http://$host_ip:$proxy_port";
 EOF
-    printf '[global]\nproxy = http://%s:%s\n' "$host_ip" "$proxy_port" \
-        > "$rootfs/etc/pip.conf"
+    # pip trusts certifi's bundle, not the system's: point it at the system's.
+    printf '[global]\nproxy = http://%s:%s\ncert = /etc/ssl/certs/ca-certificates.crt\n' \
+        "$host_ip" "$proxy_port" > "$rootfs/etc/pip.conf"
     install -m 755 "$here/mount-cgroups.sh" "$rootfs/usr/local/sbin/nlc-mount-cgroups"
     cat > "$rootfs/etc/systemd/system/nlc-cgroups.service" <<EOF
 [Unit]
@@ -209,6 +210,9 @@ fetch_sources() {
         if [[ $base == openstack-requirements ]]; then
             "$top/tools/constraints.sh" > "$dir/upper-constraints.txt"
             cp "$shared/openstack/global-requirements.txt" "$dir/global-requirements.txt"
+            # This release (2019) imports pkg_resources, which setuptools
+            # 81 and later no longer ship (install_infra upgrades setuptools).
+            echo 'setuptools<81 # pkg_resources' >> "$dir/requirements.txt"
             git_repo "$dir"
         else
             git_repo "$dir" "$version"
