@@ -431,6 +431,25 @@ class TestFullCycle(testtools.TestCase):
                           agent_standin=True)
 
 
+def _tun_denied(test):
+    """A container whose device cgroup does not allow /dev/net/tun.
+
+    Returns the preexec_fn that puts run-phases.sh in it.
+    """
+    cgroup = '/sys/fs/cgroup/devices/nlc-devstack-%d' % os.getpid()
+    test.assertTrue(os.path.isdir(os.path.dirname(cgroup)),
+                    'this test needs the cgroup v1 devices controller')
+    os.mkdir(cgroup)
+    test.addCleanup(os.rmdir, cgroup)
+    with open(os.path.join(cgroup, 'devices.deny'), 'w') as f:
+        f.write('c 10:200 rwm')
+
+    def enter_cgroup():
+        with open(os.path.join(cgroup, 'cgroup.procs'), 'w') as f:
+            f.write(str(os.getpid()))
+    return enter_cgroup
+
+
 class TestDevstackNbd(testtools.TestCase):
     """DevStack's own 'sudo modprobe nbd' (configure_nova, LIBVIRT_TYPE=lxc).
 
@@ -549,6 +568,21 @@ class TestDevstackNbd(testtools.TestCase):
                           '# the operator was here'], lines[-2:])
         self.assertEqual('', self.tree.read('clean', 'created'))
 
+    def test_failed_host_check_leaves_no_rule(self):
+        # The check stops on /dev/net/tun after deciding on the rule: it
+        # rolls back what it made, the rule included.
+        if _nbd_loadable():
+            return self.test_nbd_loadable_host_needs_no_rule()
+        env = dict(self.env, NLC_LOCALRC=self.tree.localrc(''))
+        output = self.tree.run('snapshot:start', 'stack:pre-install',
+                               expect_success=False, env=env,
+                               preexec=_tun_denied(self))
+        self.assertIn('/dev/net/tun is missing and cannot be created', output)
+        self.assertIsNone(self.rule('exit'))
+        self.assertEqual('', self.tree.read('exit', 'created'))
+        self.assertEqual(self.tree.read('start', 'dev'),
+                         self.tree.read('exit', 'dev'))
+
     def test_prepare_host_false_fails_naming_the_rule_and_leaves_nothing(self):
         if _nbd_loadable():
             return self.test_nbd_loadable_host_needs_no_rule()
@@ -589,24 +623,11 @@ class TestDevstackNbd(testtools.TestCase):
 class TestHostCheck(testtools.TestCase):
 
     def test_denied_device_fails_with_remedy_and_leaves_nothing(self):
-        # A container whose device cgroup does not allow /dev/net/tun.
-        cgroup = '/sys/fs/cgroup/devices/nlc-devstack-%d' % os.getpid()
-        self.assertTrue(os.path.isdir(os.path.dirname(cgroup)),
-                        'this test needs the cgroup v1 devices controller')
-        os.mkdir(cgroup)
-        self.addCleanup(os.rmdir, cgroup)
-        with open(os.path.join(cgroup, 'devices.deny'), 'w') as f:
-            f.write('c 10:200 rwm')
-
-        def enter_cgroup():
-            with open(os.path.join(cgroup, 'cgroup.procs'), 'w') as f:
-                f.write(str(os.getpid()))
-
         tree = self.useFixture(DevstackTree())
         output = tree.run(
             'snapshot:start', 'stack:pre-install', expect_success=False,
             env={'NLC_LOCALRC': tree.localrc('NOVA_BACKEND=LVM\n')},
-            preexec=enter_cgroup)
+            preexec=_tun_denied(self))
         self.assertIn('host check failed: the VIF driver creates taps through '
                       '/dev/net/tun: /dev/net/tun is missing and cannot be '
                       'created', output)
