@@ -54,8 +54,8 @@ for suite in "${suites[@]}"; do
     lint)
         flake8 || status=1
         shell_files=()
-        for f in tools/*.sh .ci/run devstack/plugin.sh devstack/settings \
-                devstack/override-defaults; do
+        for f in tools/*.sh tools/devstack_in_lxc/*.sh .ci/run \
+                devstack/plugin.sh devstack/settings devstack/override-defaults; do
             [ -e "$f" ] && shell_files+=("$f")
         done
         bashate -i E006 -e E005,E042 "${shell_files[@]}" || status=1
