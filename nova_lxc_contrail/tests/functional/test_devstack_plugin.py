@@ -5,7 +5,8 @@ DevStack cannot run here (it clones from the internet), so
 as stack.sh, unstack.sh and clean.sh do, under errexit (and nounset), with
 stand-ins for DevStack's helpers (``devstack/standins.sh``). It runs in a
 private mount namespace with a fresh tmpfs on /dev, so the host check's
-mknod and device opens happen for real and die with the namespace.
+mknod and device opens happen for real and die with the namespace, and a
+private copy of /etc/modprobe.d, which the real modprobe reads.
 
 nova is real: a throwaway venv imports the real nova through a tree laid
 out like DevStack's editable nova checkout, so the plugin's link of
@@ -17,6 +18,7 @@ import configparser
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -40,9 +42,18 @@ SHELL_FILES = [os.path.join(TOP, 'devstack', name)
                for name in ('plugin.sh', 'settings', 'override-defaults')]
 HARNESS_FILES = [os.path.join(HARNESS, name)
                  for name in ('run-phases.sh', 'standins.sh')]
+# The DevStack-in-LXC harness (tools/devstack-in-lxc.sh and its helpers).
+DEVSTACK_IN_LXC_FILES = [
+    os.path.join(TOP, 'tools', name)
+    for name in ('devstack-in-lxc.sh', 'devstack_in_lxc/exercise.sh',
+                 'devstack_in_lxc/tempest.sh',
+                 'devstack_in_lxc/mount-cgroups.sh')]
+BASHATE_FLAGS = ['-i', 'E006', '-e', 'E005,E042']
 DRIVER = 'nova_lxc_contrail.virt.driver.LxcContrailDriver'
 VIF_DRIVER = 'nova_lxc_contrail.virt.vif.LxcContrailVIFDriver'
 SHIM = os.path.join(TOP, 'nova', 'virt', 'lxc_contrail')
+AGENT_STANDIN = 'nova-lxc-contrail-agent-standin'
+NBD_RULE = '/etc/modprobe.d/nova-lxc-contrail-nbd.conf'
 
 USER_POST_CONFIG = """\
 [lxc_contrail]
@@ -137,10 +148,18 @@ class DevstackTree(fixtures.Fixture):
             return f.read()
 
     def state(self, snapshot):
-        """What a phase can leave: nova.conf, the record, /dev, the tree."""
+        """What a phase can leave: nova.conf, record, /dev, rules, tree."""
         return {name: self.read(snapshot, name)
                 for name in ('nova.conf', 'created', 'dev', 'dev-numbers',
-                             'tree')}
+                             'modprobe.d', 'tree')}
+
+    def calls(self):
+        return self.read('', 'calls').splitlines()
+
+    def agent_standin_call(self, ports_dir):
+        return 'run_process %s %s --configure --ports-dir %s' % (
+            AGENT_STANDIN, os.path.join(self.venv, 'bin', AGENT_STANDIN),
+            ports_dir)
 
     def user_conf(self, text):
         path = os.path.join(self.work, 'local-post-config.conf')
@@ -167,19 +186,33 @@ def _without_devstack_files(tree):
             if not line.startswith('./etc/nova/')]
 
 
+def _bashate(files):
+    return subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), 'bashate')] +
+        BASHATE_FLAGS + files, capture_output=True, text=True)
+
+
+def _shellcheck(files):
+    return subprocess.run(['shellcheck', '-x'] + files, capture_output=True,
+                          text=True, cwd=TOP)
+
+
 class TestLint(testtools.TestCase):
 
     def test_bashate_with_devstack_flags(self):
-        proc = subprocess.run(
-            [os.path.join(os.path.dirname(sys.executable), 'bashate'),
-             '-i', 'E006', '-e', 'E005,E042'] + SHELL_FILES + HARNESS_FILES,
-            capture_output=True, text=True)
+        proc = _bashate(SHELL_FILES + HARNESS_FILES)
         self.assertEqual(0, proc.returncode, proc.stdout + proc.stderr)
 
     def test_shellcheck(self):
-        proc = subprocess.run(['shellcheck', '-x'] + SHELL_FILES +
-                              HARNESS_FILES, capture_output=True, text=True,
-                              cwd=TOP)
+        proc = _shellcheck(SHELL_FILES + HARNESS_FILES)
+        self.assertEqual(0, proc.returncode, proc.stdout + proc.stderr)
+
+    def test_bashate_devstack_in_lxc(self):
+        proc = _bashate(DEVSTACK_IN_LXC_FILES)
+        self.assertEqual(0, proc.returncode, proc.stdout + proc.stderr)
+
+    def test_shellcheck_devstack_in_lxc(self):
+        proc = _shellcheck(DEVSTACK_IN_LXC_FILES)
         self.assertEqual(0, proc.returncode, proc.stdout + proc.stderr)
 
     def test_define_plugin_is_literal(self):
@@ -191,7 +224,7 @@ class TestLint(testtools.TestCase):
 class TestFullCycle(testtools.TestCase):
     """Every phase in DevStack's order, each one twice."""
 
-    def _run_cycle(self, nounset):
+    def _run_cycle(self, nounset, agent_standin):
         tree = self.useFixture(DevstackTree())
         env = {'NLC_USER_CONF': tree.user_conf(USER_POST_CONFIG),
                # DevStack's own configure_nova runs 'sudo modprobe nbd'
@@ -203,12 +236,14 @@ class TestFullCycle(testtools.TestCase):
                                  'ports')
         with open(env['NLC_LOCALRC'], 'a') as f:
             f.write('NOVA_LXC_CONTRAIL_PORTS_DIR=%s\n' % ports_dir)
+            if agent_standin:
+                f.write('enable_service %s\n' % AGENT_STANDIN)
         if nounset:
             env['NLC_NOUNSET'] = '1'
         output = tree.run(*FULL_CYCLE, env=env)
         return tree, output, ports_dir
 
-    def _check_cycle(self, tree, output, ports_dir):
+    def _check_cycle(self, tree, output, ports_dir, agent_standin):
         # Running a phase twice changes nothing.
         for phase in ('pre-install', 'install', 'post-config', 'extra',
                       'unstack', 'clean'):
@@ -232,7 +267,7 @@ class TestFullCycle(testtools.TestCase):
 
         # install: setup_develop of this checkout, the shim linked into
         # nova's tree (and recorded).
-        calls = tree.read('', 'calls').splitlines()
+        calls = tree.calls()
         self.assertIn('setup_develop ' + TOP, calls)
         link = os.path.join(tree.virt_dir, 'lxc_contrail')
         self.assertIn('./nova-src/nova/virt/lxc_contrail l 777 ' + SHIM,
@@ -281,6 +316,18 @@ class TestFullCycle(testtools.TestCase):
                       tree.read('post-config', 'tree'))
         self.assertIn('dir ' + ports_dir,
                       tree.read('post-config', 'created').splitlines())
+
+        # post-config started the agent stand-in as a DevStack service
+        # (each time it ran) when it is enabled, on nova's ports dir;
+        # unstack stopped it.
+        started = [call for call in calls if call.startswith('run_process')]
+        stopped = [call for call in calls if call.startswith('stop_process')]
+        if agent_standin:
+            self.assertEqual([tree.agent_standin_call(ports_dir)] * 2,
+                             started)
+            self.assertEqual(['stop_process ' + AGENT_STANDIN] * 2, stopped)
+        else:
+            self.assertEqual(([], []), (started, stopped))
 
         # post-config: each privsep daemon starts through nova's rootwrap,
         # with this package's filters next to nova's.
@@ -375,49 +422,212 @@ class TestFullCycle(testtools.TestCase):
                                                       'libvirt')))
 
     def test_errexit(self):
-        self._check_cycle(*self._run_cycle(nounset=False))
+        self._check_cycle(*self._run_cycle(nounset=False,
+                                           agent_standin=False),
+                          agent_standin=False)
 
-    def test_errexit_and_nounset(self):
-        self._check_cycle(*self._run_cycle(nounset=True))
+    def test_errexit_and_nounset_with_the_agent_standin(self):
+        self._check_cycle(*self._run_cycle(nounset=True, agent_standin=True),
+                          agent_standin=True)
+
+
+def _tun_denied(test):
+    """A container whose device cgroup does not allow /dev/net/tun.
+
+    Returns the preexec_fn that puts run-phases.sh in it.
+    """
+    cgroup = '/sys/fs/cgroup/devices/nlc-devstack-%d' % os.getpid()
+    test.assertTrue(os.path.isdir(os.path.dirname(cgroup)),
+                    'this test needs the cgroup v1 devices controller')
+    os.mkdir(cgroup)
+    test.addCleanup(os.rmdir, cgroup)
+    with open(os.path.join(cgroup, 'devices.deny'), 'w') as f:
+        f.write('c 10:200 rwm')
+
+    def enter_cgroup():
+        with open(os.path.join(cgroup, 'cgroup.procs'), 'w') as f:
+            f.write(str(os.getpid()))
+    return enter_cgroup
+
+
+class TestDevstackNbd(testtools.TestCase):
+    """DevStack's own 'sudo modprobe nbd' (configure_nova, LIBVIRT_TYPE=lxc).
+
+    pre-install runs it first, with the real modprobe against the run's
+    private /etc/modprobe.d and, unless nbd is loaded already, an empty
+    /lib/modules (so no module reaches the host's kernel): where it fails,
+    the plugin's rule makes it a no-op, or the run stops with the remedy.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.assertIsNotNone(
+            shutil.which('modprobe', path='/usr/sbin:/sbin:/usr/bin:/bin'),
+            "these tests run the real modprobe: install kmod (bindep.txt)")
+        self.tree = self.useFixture(DevstackTree())
+        self.env = {}
+        if not _nbd_loadable():
+            self.env['NLC_NO_MODULES'] = '1'
+
+    def run_phases(self, localrc, *steps, expect_success=True):
+        env = dict(self.env, NLC_LOCALRC=self.tree.localrc(localrc))
+        return self.tree.run(*steps, expect_success=expect_success, env=env)
+
+    def rule(self, snapshot):
+        """The rule file as the snapshot saw it: (mode, lines), or None."""
+        lines = self.tree.read(snapshot, 'modprobe.d').splitlines()
+        header = [i for i, line in enumerate(lines)
+                  if line.startswith(NBD_RULE + ' ')]
+        if not header:
+            return None
+        i = header[0]
+        body = []
+        for line in lines[i + 1:]:
+            if not line.startswith('    '):
+                break
+            body.append(line[4:])
+        return lines[i].split()[1], body
+
+    def modprobe(self):
+        status, _, output = self.tree.read('', 'modprobe-nbd').partition('\n')
+        return int(status), output.strip()
+
+    def test_nbd_loadable_host_needs_no_rule(self):
+        if not _nbd_loadable():
+            # This host is the other case: the rule tests below run.
+            self.assertFalse(os.path.isdir('/sys/module/nbd'))
+            return
+        output = self.run_phases('', 'snapshot:start', 'stack:pre-install',
+                                 'snapshot:pre-install', 'clean')
+        self.assertIsNone(self.rule('pre-install'))
+        self.assertNotIn(NBD_RULE, self.tree.read('pre-install', 'created'))
+        self.assertNotIn('no nbd here', output)
+
+    def test_rule_makes_devstacks_modprobe_a_noop(self):
+        if _nbd_loadable():
+            return self.test_nbd_loadable_host_needs_no_rule()
+        output = self.run_phases(
+            '', 'snapshot:start', 'stack:pre-install', 'snapshot:pre-install',
+            'modprobe:nbd', 'stack:pre-install', 'snapshot:pre-install-again')
+        self.assertIsNone(self.rule('start'))
+        mode, lines = self.rule('pre-install')
+        self.assertEqual('644', mode)
+        self.assertEqual(['install nbd /bin/true'],
+                         [line for line in lines if not line.startswith('#')])
+        self.assertIn('(image_export = auto)', '\n'.join(lines))
+        digest = hashlib.sha256(
+            ''.join(line + '\n' for line in lines).encode()).hexdigest()
+        self.assertIn('file %s %s' % (NBD_RULE, digest),
+                      self.tree.read('pre-install', 'created').splitlines())
+        self.assertIn('no nbd here', output)
+        self.assertIn("makes DevStack's 'modprobe nbd' a no-op", output)
+        # DevStack's 'sudo modprobe nbd' now succeeds.
+        self.assertEqual((0, ''), self.modprobe())
+        # pre-install again: nothing new, the rule recorded once.
+        self.assertEqual(self.tree.state('pre-install'),
+                         self.tree.state('pre-install-again'))
+        self.assertEqual(1, self.tree.read(
+            'pre-install', 'created').count(NBD_RULE))
+
+    def test_modprobe_fails_without_the_rule(self):
+        if _nbd_loadable():
+            return self.test_nbd_loadable_host_needs_no_rule()
+        self.run_phases('', 'modprobe:nbd')
+        status, output = self.modprobe()
+        self.assertNotEqual(0, status)
+        self.assertIn('nbd', output)
+
+    def test_clean_removes_the_rule_and_again_changes_nothing(self):
+        if _nbd_loadable():
+            return self.test_nbd_loadable_host_needs_no_rule()
+        self.run_phases('', 'snapshot:start', 'stack:pre-install',
+                        'snapshot:pre-install', 'clean', 'snapshot:clean',
+                        'modprobe:nbd', 'clean', 'snapshot:clean-again')
+        self.assertIsNotNone(self.rule('pre-install'))
+        start, clean = self.tree.state('start'), self.tree.state('clean')
+        self.assertIsNone(self.rule('clean'))
+        self.assertEqual(start['modprobe.d'], clean['modprobe.d'])
+        self.assertEqual('', clean['created'])
+        self.assertEqual(start['dev'], clean['dev'])
+        self.assertEqual(clean, self.tree.state('clean-again'))
+        # DevStack's step fails again, as before the plugin ran.
+        self.assertNotEqual(0, self.modprobe()[0])
+
+    def test_clean_keeps_a_rule_changed_since(self):
+        if _nbd_loadable():
+            return self.test_nbd_loadable_host_needs_no_rule()
+        edit = os.path.join(self.tree.work, 'edit-rule.sh')
+        with open(edit, 'w') as f:
+            f.write('echo "# the operator was here" >> %s\n' % NBD_RULE)
+        output = self.run_phases('', 'stack:pre-install', 'exec:' + edit,
+                                 'clean', 'snapshot:clean')
+        self.assertIn('keeping %s: it changed since the plugin made it'
+                      % NBD_RULE, output)
+        mode, lines = self.rule('clean')
+        self.assertEqual(['install nbd /bin/true',
+                          '# the operator was here'], lines[-2:])
+        self.assertEqual('', self.tree.read('clean', 'created'))
+
+    def test_failed_host_check_leaves_no_rule(self):
+        # The check stops on /dev/net/tun after deciding on the rule: it
+        # rolls back what it made, the rule included.
+        if _nbd_loadable():
+            return self.test_nbd_loadable_host_needs_no_rule()
+        env = dict(self.env, NLC_LOCALRC=self.tree.localrc(''))
+        output = self.tree.run('snapshot:start', 'stack:pre-install',
+                               expect_success=False, env=env,
+                               preexec=_tun_denied(self))
+        self.assertIn('/dev/net/tun is missing and cannot be created', output)
+        self.assertIsNone(self.rule('exit'))
+        self.assertEqual('', self.tree.read('exit', 'created'))
+        self.assertEqual(self.tree.read('start', 'dev'),
+                         self.tree.read('exit', 'dev'))
+
+    def test_prepare_host_false_fails_naming_the_rule_and_leaves_nothing(self):
+        if _nbd_loadable():
+            return self.test_nbd_loadable_host_needs_no_rule()
+        output = self.run_phases(
+            'NOVA_LXC_CONTRAIL_PREPARE_HOST=False\n', 'snapshot:start',
+            'stack:pre-install', expect_success=False)
+        self.assertIn("DevStack's configure_nova will run 'sudo modprobe nbd' "
+                      "and stop", output)
+        self.assertIn('with NOVA_LXC_CONTRAIL_PREPARE_HOST=True the plugin '
+                      'makes that', output)
+        self.assertIn('(%s: install nbd /bin/true)' % NBD_RULE,
+                      ' '.join(output.split()))
+        self.assertIsNone(self.rule('exit'))
+        self.assertEqual(self.tree.state('start')['modprobe.d'],
+                         self.tree.state('exit')['modprobe.d'])
+        self.assertEqual('', self.tree.read('exit', 'created'))
+        self.assertEqual(self.tree.read('start', 'dev'),
+                         self.tree.read('exit', 'dev'))
+
+    def test_image_export_nbd_fails_with_the_nbd_remedy(self):
+        if _nbd_loadable():
+            return self.test_nbd_loadable_host_needs_no_rule()
+        output = self.run_phases(
+            'NOVA_LXC_CONTRAIL_IMAGE_EXPORT=nbd\n', 'snapshot:start',
+            'stack:pre-install', expect_success=False)
+        flat = ' '.join(output.split())
+        self.assertIn("[lxc_contrail] image_export = nbd needs the nbd "
+                      "module, and 'sudo modprobe nbd' fails here", flat)
+        self.assertIn('linux-image-%s' % os.uname().release, flat)
+        self.assertIn('lxc.mount.entry = /lib/modules lib/modules', flat)
+        self.assertIn('or leave image_export at auto', flat)
+        self.assertIsNone(self.rule('exit'))
+        self.assertEqual('', self.tree.read('exit', 'created'))
+        self.assertEqual(self.tree.read('start', 'dev'),
+                         self.tree.read('exit', 'dev'))
 
 
 class TestHostCheck(testtools.TestCase):
 
-    def test_devstack_nbd_step_is_checked_first(self):
-        # With the default NOVA_BACKEND, DevStack's configure_nova will run
-        # 'sudo modprobe nbd': pre-install runs it first and, where it
-        # fails, stops with the remedy before touching the host.
-        tree = self.useFixture(DevstackTree())
-        steps = ('snapshot:start', 'stack:pre-install')
-        if _nbd_loadable():
-            tree.run(*steps)
-            return
-        output = tree.run(*steps, expect_success=False)
-        self.assertIn("DevStack's configure_nova will run 'sudo modprobe nbd'",
-                      output)
-        self.assertIn('lxc.mount.entry = /lib/modules lib/modules', output)
-        self.assertEqual(tree.read('start', 'dev'), tree.read('exit', 'dev'))
-        self.assertEqual('', tree.read('exit', 'created'))
-
     def test_denied_device_fails_with_remedy_and_leaves_nothing(self):
-        # A container whose device cgroup does not allow /dev/net/tun.
-        cgroup = '/sys/fs/cgroup/devices/nlc-devstack-%d' % os.getpid()
-        self.assertTrue(os.path.isdir(os.path.dirname(cgroup)),
-                        'this test needs the cgroup v1 devices controller')
-        os.mkdir(cgroup)
-        self.addCleanup(os.rmdir, cgroup)
-        with open(os.path.join(cgroup, 'devices.deny'), 'w') as f:
-            f.write('c 10:200 rwm')
-
-        def enter_cgroup():
-            with open(os.path.join(cgroup, 'cgroup.procs'), 'w') as f:
-                f.write(str(os.getpid()))
-
         tree = self.useFixture(DevstackTree())
         output = tree.run(
             'snapshot:start', 'stack:pre-install', expect_success=False,
             env={'NLC_LOCALRC': tree.localrc('NOVA_BACKEND=LVM\n')},
-            preexec=enter_cgroup)
+            preexec=_tun_denied(self))
         self.assertIn('host check failed: the VIF driver creates taps through '
                       '/dev/net/tun: /dev/net/tun is missing and cannot be '
                       'created', output)
@@ -434,6 +644,57 @@ class TestHostCheck(testtools.TestCase):
                 'NOVA_BACKEND=LVM\nNOVA_LXC_CONTRAIL_PREPARE_HOST=False\n')})
         self.assertIn('/dev/net/tun is missing', output)
         self.assertEqual(tree.read('start', 'dev'), tree.read('exit', 'dev'))
+
+
+class TestAgentStandinService(testtools.TestCase):
+    """enable_service nova-lxc-contrail-agent-standin: a DevStack service."""
+
+    def _run(self, enabled, *steps):
+        tree = self.useFixture(DevstackTree())
+        ports_dir = os.path.join(tree.work, 'ports')
+        localrc = ('NOVA_BACKEND=LVM\nNOVA_LXC_CONTRAIL_PORTS_DIR=%s\n'
+                   % ports_dir)
+        if enabled:
+            localrc += 'enable_service %s\n' % AGENT_STANDIN
+        output = tree.run(*steps, env={'NLC_LOCALRC': tree.localrc(localrc)})
+        return tree, ports_dir, output
+
+    def _unit_state(self, tree):
+        path = os.path.join(tree.work, 'journal',
+                            'devstack@%s.state' % AGENT_STANDIN)
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return f.read().strip()
+
+    def test_post_config_runs_it_on_novas_ports_dir_unstack_stops_it(self):
+        tree, ports_dir, output = self._run(
+            True, 'stack:install', 'configure_nova', 'stack:post-config',
+            'snapshot:post-config', 'unstack', 'clean')
+        calls = tree.calls()
+        self.assertEqual(
+            [tree.agent_standin_call(ports_dir),
+             'stop_process ' + AGENT_STANDIN],
+            [call for call in calls
+             if call.startswith(('run_process', 'stop_process'))])
+        # The program run_process starts is the package's, in DevStack's
+        # venv (setup_develop made it), and it serves what nova uses.
+        self.assertTrue(os.access(
+            os.path.join(tree.venv, 'bin', AGENT_STANDIN), os.X_OK))
+        conf = _ini(tree.read('post-config', 'nova.conf'))
+        self.assertEqual(ports_dir, conf['lxc_contrail']['ports_dir'])
+        self.assertEqual('http://localhost:9091',
+                         conf['lxc_contrail']['agent_url'])
+        self.assertEqual('inactive', self._unit_state(tree))
+
+    def test_not_enabled_runs_and_stops_nothing(self):
+        tree, ports_dir, output = self._run(
+            False, 'stack:install', 'configure_nova', 'stack:post-config',
+            'unstack', 'clean')
+        self.assertEqual([], [call for call in tree.calls()
+                              if call.startswith(('run_process',
+                                                  'stop_process'))])
+        self.assertIsNone(self._unit_state(tree))
 
 
 class TestExtra(testtools.TestCase):
@@ -586,3 +847,14 @@ class TestStandins(testtools.TestCase):
         self.assertEqual(1, proc.returncode)
         self.assertIn('it broke', proc.stderr)
         self.assertNotIn('not reached', proc.stdout)
+
+    def test_run_and_stop_process_only_for_enabled_services(self):
+        proc, tmp = self._bash(
+            'NLC_CALLS=calls; ENABLED_SERVICES=a; '
+            'run_process b /bin/b; stop_process b; run_process a "/bin/a -x"; '
+            'stop_process a; cat calls; run_process a relative')
+        self.assertEqual(1, proc.returncode)
+        self.assertEqual('run_process a /bin/a -x\nstop_process a\n',
+                         proc.stdout)
+        # DevStack dies on what systemd could not run.
+        self.assertIn('does not start with an absolute path', proc.stderr)

@@ -6,7 +6,12 @@
 #
 # The caller runs it in a private mount namespace: it mounts a fresh tmpfs
 # on /dev, so the plugin's host preparation (mknod, opening devices) runs
-# for real without touching the host's /dev. Steps, in the caller's order:
+# for real without touching the host's /dev, and one holding a copy of the
+# host's /etc/modprobe.d on /etc/modprobe.d, so that the plugin's modprobe
+# rule is read by the real modprobe and never lands in the host's /etc.
+# With NLC_NO_MODULES set an empty tmpfs hides /lib/modules too, so that
+# modprobe loads no module into the host's kernel. Steps, in the caller's
+# order:
 #   stack:PHASE        source plugin.sh stack PHASE (pre-install, install,
 #                      post-config, extra, test-config)
 #   unstack, clean     source plugin.sh unstack / clean
@@ -17,11 +22,16 @@
 #   merge_post_config  the user's [[post-config|$NOVA_CONF]] ($NLC_USER_CONF)
 #   start_nova_compute nova-cpu.conf from nova.conf, then nova-compute's start
 #                      (ncpu_standin.py) logged to the journal stand-in
-#   snapshot:NAME      record nova.conf, the plugin's record, /dev and the
-#                      tree under $NLC_WORK in $NLC_WORK/out/NAME
+#   modprobe:MODULE    'sudo modprobe MODULE' as DevStack runs it: its exit
+#                      status and output in $NLC_WORK/out/modprobe-MODULE
+#   exec:SCRIPT        bash SCRIPT (what an operator does between phases)
+#   snapshot:NAME      record nova.conf, the plugin's record, /dev,
+#                      /etc/modprobe.d and the tree under $NLC_WORK in
+#                      $NLC_WORK/out/NAME
 # Environment: NLC_TOP (checkout), NLC_WORK (empty temp dir, kept by the
 # caller), NLC_VENV (throwaway venv seeing nova from $NLC_WORK/nova-src),
-# NLC_NOUNSET (set: also set -o nounset), NLC_LOCALRC (optional file
+# NLC_NOUNSET (set: also set -o nounset), NLC_NO_MODULES (set: hide
+# /lib/modules), NLC_LOCALRC (optional file
 # sourced as local.conf's localrc), NLC_USER_CONF (optional post-config
 # snippet).
 
@@ -36,6 +46,29 @@ function _fresh_dev {
     ln -s /proc/self/fd/0 /dev/stdin
     ln -s /proc/self/fd/1 /dev/stdout
     ln -s /proc/self/fd/2 /dev/stderr
+}
+
+function _private_modprobe_d {
+    # A copy of the host's rules, on a tmpfs that dies with the namespace.
+    local copy=$NLC_WORK/out/host-modprobe.d
+    if [[ ! -d /etc/modprobe.d ]]; then
+        echo "run-phases.sh: no /etc/modprobe.d here (is kmod installed?)" >&2
+        return 0
+    fi
+    mkdir -p "$copy"
+    cp -a /etc/modprobe.d/. "$copy/"
+    mount -t tmpfs -o mode=0755,nosuid,nodev nlc-modprobe.d /etc/modprobe.d
+    cp -a "$copy/." /etc/modprobe.d/
+    rm -rf "$copy"
+    if [[ -n ${NLC_NO_MODULES:-} && -d /lib/modules ]]; then
+        mount -t tmpfs -o mode=0755,nosuid,nodev,ro nlc-modules /lib/modules
+    fi
+}
+
+function _modprobe {
+    local module=$1 status=0 out
+    out=$(sudo modprobe "$module" 2>&1) || status=$?
+    printf '%s\n%s\n' "$status" "$out" > "$NLC_WORK/out/modprobe-$module"
 }
 
 function _fake_systemd {
@@ -70,6 +103,13 @@ function _snapshot {
     (cd /dev && find . -printf '%p %y %m %U:%G\n' | sort) > "$out/dev"
     (cd /dev && find . \( -type c -o -type b \) -exec stat -c '%n %t:%T' {} + |
         sort) > "$out/dev-numbers"
+    local rule
+    for rule in /etc/modprobe.d/*; do
+        if [[ -f $rule ]]; then
+            stat -c '%n %a' "$rule"
+            sed 's/^/    /' "$rule"
+        fi
+    done > "$out/modprobe.d"
     (cd "$NLC_WORK" && find . -path ./out -prune -o -path ./journal -prune \
         -o -printf '%p %y %m %l\n' | sort) > "$out/tree"
 }
@@ -126,7 +166,9 @@ fi
 trap err_trap ERR
 set -o errexit
 
+mkdir -p "$NLC_WORK/out"
 _fresh_dev
+_private_modprobe_d
 _fake_systemd
 # What the plugin left, also when it stopped the run.
 trap '_snapshot exit' EXIT
@@ -138,7 +180,10 @@ source "$here/standins.sh"
 NLC_CALLS=$NLC_WORK/out/calls
 mkdir -p "$NLC_WORK/out"
 
-# local.conf's localrc, then stackrc's defaults.
+# As stackrc: its default services, local.conf's localrc (whose
+# enable_service adds to them), then its other defaults.
+ENABLED_SERVICES=${ENABLED_SERVICES:-key,mysql,rabbit,g-api,n-api,n-cond,n-sch,n-cpu,placement-api,q-svc}
+DISABLED_SERVICES=${DISABLED_SERVICES:-}
 if [[ -n ${NLC_LOCALRC:-} ]]; then
     # shellcheck disable=SC1090
     source "$NLC_LOCALRC"
@@ -150,8 +195,6 @@ GLOBAL_VENV=${GLOBAL_VENV:-True}
 DEVSTACK_VENV=${DEVSTACK_VENV:-$NLC_VENV}
 PYTHON3_VERSION=${PYTHON3_VERSION:-3.11}
 os_PACKAGE=${os_PACKAGE:-deb}
-ENABLED_SERVICES=${ENABLED_SERVICES:-key,mysql,rabbit,g-api,n-api,n-cond,n-sch,n-cpu,placement-api,q-svc}
-DISABLED_SERVICES=${DISABLED_SERVICES:-}
 NOVA_BACKEND=${NOVA_BACKEND:-DEFAULT}
 VIRT_DRIVER=${VIRT_DRIVER:-libvirt}
 LIBVIRT_TYPE=${LIBVIRT_TYPE:-kvm}
@@ -184,6 +227,8 @@ for step in "$@"; do
         configure_nova) _configure_nova ;;
         merge_post_config) merge_post_config "$NLC_USER_CONF" "$NOVA_CONF" ;;
         start_nova_compute) _start_nova_compute ;;
+        modprobe:*) _modprobe "${step#modprobe:}" ;;
+        exec:*) bash "${step#exec:}" ;;
         snapshot:*) _snapshot "${step#snapshot:}" ;;
         *) echo "unknown step $step" >&2; exit 2 ;;
     esac

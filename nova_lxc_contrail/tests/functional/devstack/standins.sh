@@ -186,7 +186,7 @@ function pip_install {
 # setup_develop DIR [EXTRAS]: pip install -e DIR into DevStack's venv.
 function setup_develop {
     local dir=$1
-    local site
+    local site script
     _standin_record "setup_develop $*"
     if [[ ! -f $dir/setup.cfg ]]; then
         echo "setup_develop: $dir is not a Python project" >&2
@@ -194,13 +194,57 @@ function setup_develop {
     fi
     site=$("$DEVSTACK_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
     echo "$dir" > "$site/10-$(basename "$dir").pth"
-    # Its console script, recording how it is called.
-    printf '#!/bin/bash\necho "nova-lxc-contrail $*" >> %q\n' "$NLC_CALLS" \
-        > "$DEVSTACK_VENV/bin/nova-lxc-contrail"
-    chmod +x "$DEVSTACK_VENV/bin/nova-lxc-contrail"
-    printf '#!/bin/bash\necho "nova-lxc-contrail-libvirt-hook $*" >> %q\n' \
-        "$NLC_CALLS" > "$DEVSTACK_VENV/bin/nova-lxc-contrail-libvirt-hook"
-    chmod +x "$DEVSTACK_VENV/bin/nova-lxc-contrail-libvirt-hook"
+    # Its console scripts (setup.cfg's), each recording how it is called.
+    for script in $(_standin_console_scripts "$dir/setup.cfg"); do
+        printf '#!/bin/bash\necho "%s $*" >> %q\n' "$script" "$NLC_CALLS" \
+            > "$DEVSTACK_VENV/bin/$script"
+        chmod +x "$DEVSTACK_VENV/bin/$script"
+    done
+}
+
+# The names of [entry_points] console_scripts in a setup.cfg.
+function _standin_console_scripts {
+    awk '
+        /^\[/ { section = $0; listing = 0; next }
+        section == "[entry_points]" && /^console_scripts[ \t]*=/ { listing = 1; next }
+        listing && /^[ \t]+[^ \t]/ { print $1; next }
+        { listing = 0 }
+    ' "$1"
+}
+
+# run_process SERVICE COMMAND [GROUP [USER]]: for an enabled service only,
+# start COMMAND as the systemd unit devstack@SERVICE (recorded, and the
+# unit is active); DevStack dies on a command with sudo or without an
+# absolute path, which systemd could not run.
+function run_process {
+    local service=$1 command=$2
+    if ! is_service_enabled "$service"; then
+        return 0
+    fi
+    if [[ $command =~ sudo || ! $command =~ ^/ ]]; then
+        echo "[ERROR] run_process $service: cmd=\"$command\" has sudo or does" \
+            "not start with an absolute path: systemd cannot run it" >&2
+        exit 1
+    fi
+    _standin_record "run_process $service $command"
+    _standin_unit_state "$service" active
+}
+
+# stop_process SERVICE: stop devstack@SERVICE of an enabled service.
+function stop_process {
+    local service=$1
+    if ! is_service_enabled "$service"; then
+        return 0
+    fi
+    _standin_record "stop_process $service"
+    _standin_unit_state "$service" inactive
+}
+
+# What run-phases.sh's systemctl stand-in answers for devstack@SERVICE.
+function _standin_unit_state {
+    if [[ -d ${NLC_WORK:-}/journal ]]; then
+        echo "$2" > "$NLC_WORK/journal/devstack@$1.state"
+    fi
 }
 
 # async_runfunc NAME [ARGS]: run a function in the background;
