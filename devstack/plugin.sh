@@ -278,6 +278,7 @@ _NLC_NBD_RULE=/etc/modprobe.d/nova-lxc-contrail-nbd.conf
 
 function _nlc_check_devstack_nbd {
     local out
+    _NLC_NBD_MISSING=
     if [[ ${LIBVIRT_TYPE:-} != lxc || ${NOVA_BACKEND:-} == LVM ]] || ! is_ubuntu; then
         return 0
     fi
@@ -300,20 +301,75 @@ function _nlc_check_devstack_nbd {
             "step a no-op ($_NLC_NBD_RULE: install nbd /bin/true)."
         return 0
     fi
-    printf '%s\n' \
-        "# nova-lxc-contrail (DevStack plugin): DevStack runs 'modprobe nbd' for" \
-        "# LIBVIRT_TYPE=lxc; this host has no nbd and nova-lxc-contrail needs none" \
-        "# (image_export = $NOVA_LXC_CONTRAIL_IMAGE_EXPORT). Removed by clean.sh." \
-        "install nbd /bin/true" | sudo tee "$_NLC_NBD_RULE" >/dev/null
-    _nlc_forget_path file "$_NLC_NBD_RULE"
-    _nlc_record file "$_NLC_NBD_RULE" "$(_nlc_sha256 "$_NLC_NBD_RULE")"
-    if ! out=$(sudo modprobe nbd 2>&1); then
-        _nlc_problem "DevStack's configure_nova will run 'sudo modprobe nbd' and stop" \
-            "stack.sh: it fails here (${out:-modprobe failed}), even with $_NLC_NBD_RULE."
+    _NLC_NBD_MISSING=${out:-modprobe failed}
+}
+
+# lib/nova's configure_nova also runs `restart_service iscsid`, unguarded. In
+# a container iscsid cannot open its kernel interface (NETLINK_ISCSI exists
+# in the host's first network namespace only): it exits, systemd reports the
+# start failed and stack.sh stops. A systemd drop-in conditions iscsid on not
+# running in a container, so the restart is skipped (iSCSI volumes cannot be
+# attached there anyway).
+_NLC_ISCSID_DROPIN=/etc/systemd/system/iscsid.service.d/nova-lxc-contrail.conf
+
+function _nlc_check_devstack_iscsid {
+    local python
+    _NLC_ISCSID_MISSING=
+    if [[ $_NLC_CONTAINER == none ]] || ! command -v systemctl >/dev/null; then
         return 0
     fi
-    _nlc_note "no nbd here (${out:-modprobe failed}); nova-lxc-contrail needs none:" \
-        "$_NLC_NBD_RULE makes DevStack's 'modprobe nbd' a no-op"
+    python=$(command -v python3 || true)
+    if [[ -z $python ]] || "$python" -c 'import socket; socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 8).close()' 2>/dev/null; then
+        return 0
+    fi
+    if ! _nlc_prepare_allowed; then
+        _nlc_problem "DevStack's configure_nova will run 'systemctl restart iscsid' and stop" \
+            "stack.sh: iscsid cannot run in this container (no NETLINK_ISCSI in its" \
+            "network namespace). With NOVA_LXC_CONTRAIL_PREPARE_HOST=True the plugin" \
+            "skips iscsid in containers ($_NLC_ISCSID_DROPIN: ConditionVirtualization=!container)."
+        return 0
+    fi
+    _NLC_ISCSID_MISSING="iscsid cannot run in this $_NLC_CONTAINER container (no NETLINK_ISCSI)"
+}
+
+# A file the host check writes once the checks passed, recorded for clean
+# and for a roll back if a later preparation step fails.
+# _nlc_write_rule PATH LINE...
+function _nlc_write_rule {
+    local path=$1 entry
+    shift
+    sudo mkdir -p "$(dirname "$path")"
+    printf '%s\n' "$@" | sudo tee "$path" >/dev/null
+    entry="file $path $(_nlc_sha256 "$path")"
+    _nlc_forget_path file "$path"
+    _nlc_record "$entry"
+    _NLC_MADE_NOW+=("$entry")
+}
+
+function _nlc_write_host_rules {
+    local out
+    if [[ -n ${_NLC_NBD_MISSING:-} ]]; then
+        _nlc_write_rule "$_NLC_NBD_RULE" \
+            "# nova-lxc-contrail (DevStack plugin): DevStack runs 'modprobe nbd' for" \
+            "# LIBVIRT_TYPE=lxc; this host has no nbd and nova-lxc-contrail needs none" \
+            "# (image_export = $NOVA_LXC_CONTRAIL_IMAGE_EXPORT). Removed by clean.sh." \
+            "install nbd /bin/true"
+        if ! out=$(sudo modprobe nbd 2>&1); then
+            _nlc_roll_back
+            die $LINENO "DevStack's configure_nova will run 'sudo modprobe nbd' and stop" \
+                "stack.sh: it fails here (${out:-modprobe failed}), even with $_NLC_NBD_RULE."
+        fi
+        _nlc_say "WARNING: no nbd here ($_NLC_NBD_MISSING); nova-lxc-contrail needs" \
+            "none: $_NLC_NBD_RULE makes DevStack's 'modprobe nbd' a no-op"
+    fi
+    if [[ -n ${_NLC_ISCSID_MISSING:-} ]]; then
+        _nlc_write_rule "$_NLC_ISCSID_DROPIN" \
+            "# nova-lxc-contrail (DevStack plugin): $_NLC_ISCSID_MISSING;" \
+            "# DevStack restarts it. Removed by clean.sh." \
+            "[Unit]" "ConditionVirtualization=!container"
+        sudo systemctl daemon-reload
+        _nlc_say "WARNING: $_NLC_ISCSID_MISSING: $_NLC_ISCSID_DROPIN skips it"
+    fi
 }
 
 function _nlc_load_module {
@@ -451,6 +507,7 @@ function nova_lxc_contrail_check_host {
     _nlc_check_libvirt_lxc
     _nlc_check_tools
     _nlc_check_devstack_nbd
+    _nlc_check_devstack_iscsid
     if [[ ! -d /run/systemd/system ]]; then
         _nlc_note "systemd is not running as init: DevStack starts nova-compute" \
             "as a systemd unit and restarts libvirtd and iscsid with systemctl."
@@ -466,6 +523,7 @@ function nova_lxc_contrail_check_host {
         die $LINENO "$problem"
     fi
 
+    _nlc_write_host_rules
     _nlc_prepare_devices
     for item in "${_NLC_SUMMARY[@]}"; do
         _nlc_say "host check: $item"

@@ -40,8 +40,10 @@ proxy_port=3128
 registries=(deb.debian.org pypi.org files.pythonhosted.org)
 devstack_tarball=$shared/openstack/devstack-493835a6.tar.gz
 # name==version of every service DevStack clones, from PyPI.
-releases=(keystone==30.0.0 glance==33.0.0 openstack-placement==16.0.0
-          nova==34.0.0 neutron==29.0.0 tempest==47.0.0)
+releases=(
+    keystone==30.0.0 glance==33.0.0 openstack-placement==16.0.0
+    nova==34.0.0 neutron==29.0.0 tempest==47.0.0
+)
 # The requirements repository DevStack clones first: openstack/requirements'
 # own release, with the release's constraints and global requirements.
 requirements_release=openstack-requirements==1.2.0
@@ -218,7 +220,7 @@ fetch_sources() {
             git_repo "$dir" "$version"
         fi
     done < <(python3 "$here/fetch_sdists.py" "$cache/sdists" \
-                 "${releases[@]}" "$requirements_release")
+        "${releases[@]}" "$requirements_release")
     for spec in "${releases[@]}" "$requirements_release"; do
         base=${spec%%==*}
         [[ -d $repos/${base#openstack-}/.git ]] || die "no source release of $spec"
@@ -251,12 +253,15 @@ start_container() {
     lxc-start -P "$lxcpath" -n "$name" -d ||
         die "lxc-start failed: see $state/lxc.log"
     ip addr add "$host_ip/30" dev "$host_if"
+    local allow=() registry
+    for registry in "${registries[@]}"; do
+        allow+=(--allow "$registry")
+    done
     python3 "$here/registry_proxy.py" --listen "$host_ip" --port "$proxy_port" \
-        $(printf -- '--allow %s ' "${registries[@]}") \
-        >> "$state/proxy.log" 2>&1 &
+        "${allow[@]}" >> "$state/proxy.log" 2>&1 &
     echo $! > "$state/proxy.pid"
-    local i
-    for i in $(seq 60); do
+    local _
+    for _ in $(seq 60); do
         case $(in_container systemctl is-system-running 2>/dev/null || true) in
             running|degraded) return 0 ;;
         esac
@@ -308,8 +313,8 @@ cmd_test() {
     local trc=${PIPESTATUS[0]}
     phase
     cat "$state/phases" >&2
-    (( rc == 0 )) || die "the openstack client exercise failed"
-    (( trc == 0 )) || die "Tempest failed"
+    [[ $rc == 0 ]] || die "the openstack client exercise failed"
+    [[ $trc == 0 ]] || die "Tempest failed"
 }
 
 cmd_down() {
@@ -328,12 +333,16 @@ cmd_down() {
     local dev back
     for dev in /sys/block/loop*; do
         back=$(cat "$dev/loop/backing_file" 2>/dev/null) || continue
-        [[ $back == "$rootfs"/* ]] && losetup -d "/dev/${dev##*/}" 2>/dev/null || true
+        if [[ $back == "$rootfs"/* ]]; then
+            losetup -d "/dev/${dev##*/}" 2>/dev/null || true
+        fi
     done
     ip link del "$host_if" 2>/dev/null || true
     # Keep what a later `up` can reuse, if asked; drop the rest.
     local keep=()
-    if [[ ${NLC_DEVSTACK_KEEP_CACHE:-0} == 1 ]]; then keep=(-not -name cache); fi
+    if [[ ${NLC_DEVSTACK_KEEP_CACHE:-0} == 1 ]]; then
+        keep=(-not -name cache)
+    fi
     if [[ -r $state/host.before ]]; then
         host_snapshot "$state/host.after"
         if ! diff -u "$state/host.before" "$state/host.after" > "$state/host.diff"; then

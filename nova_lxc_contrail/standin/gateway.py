@@ -196,9 +196,17 @@ def main(argv=None):
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with Gateway(args.ifname, args.ip, args.mac) as gw:
+    try:
+        gw = Gateway(args.ifname, args.ip, args.mac).start()
+    except OSError as e:
+        parser.exit(1, '%s\n' % (e.strerror or e))
+    except ValueError as e:
+        parser.exit(1, 'gateway stand-in: bad address %r: %s\n' % (args.ip, e))
+    try:
         print('gateway %s answering on %s' % (gw.ip, gw.ifname), flush=True)
         stop.wait()
+    finally:
+        gw.stop()
     print('gateway %s on %s: %d ARP replies, %d echo replies'
           % (gw.ip, gw.ifname, gw.arp_replies, gw.echo_replies), flush=True)
 

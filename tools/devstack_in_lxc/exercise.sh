@@ -20,8 +20,8 @@ os() { openstack "$@"; }
 field() { openstack "$@" -f value; }
 
 wait_status() {  # SERVER STATUS
-    local i status
-    for i in $(seq 120); do
+    local _ status
+    for _ in $(seq 120); do
         status=$(field server show "$1" -c status)
         [[ $status == "$2" ]] && return 0
         [[ $status == ERROR ]] && fail "$1 went to ERROR: $(field server show "$1" -c fault)"
@@ -36,6 +36,7 @@ virsh_lxc() { sudo virsh -q -c lxc:/// "$@"; }
 # answered by the stand-in on the bridge the vRouter would attach to.
 ping_gateway() {  # INSTANCE_NAME ADDRESS BRIDGE
     local gw_pid out
+    # shellcheck disable=SC2024  # the log is the stack user's, on purpose
     sudo "$venv/bin/python" -m nova_lxc_contrail.standin.gateway "$3" "$gateway" \
         > /tmp/$prefix-gateway.log 2>&1 &
     gw_pid=$!
@@ -60,7 +61,7 @@ check_port() {  # PORT_ID -> prints the bridge
     bridge=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["system-name"]); assert d["type"] == 0, d' "$file")
     [[ -d /sys/class/net/$bridge/bridge ]] || fail "$bridge is not a bridge"
     flags=$(cat "/sys/class/net/$bridge/flags")
-    (( flags & 0x100 )) || fail "$bridge is not promiscuous (flags $flags)"
+    [[ $((flags & 0x100)) != 0 ]] || fail "$bridge is not promiscuous (flags $flags)"
     [[ -n $(ls "/sys/class/net/$bridge/brif/") ]] || fail "$bridge holds no tap"
     echo "$bridge"
 }
@@ -130,7 +131,7 @@ left=()
 grep -q "$instance_dir" /proc/self/mountinfo && left+=("mounts under $instance_dir")
 [[ -z $(sudo losetup -n -O BACK-FILE | grep /opt/stack/data/nova || true) ]] ||
     left+=("loop devices: $(sudo losetup -n -O NAME,BACK-FILE)")
-(( ${#left[@]} == 0 )) || fail "left behind: ${left[*]}"
+[[ ${#left[@]} == 0 ]] || fail "left behind: ${left[*]}"
 say "deleted: no port file, bridge, tap, domain, mount, loop device or instance dir left"
 trap - EXIT
 cleanup

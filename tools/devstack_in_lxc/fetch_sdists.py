@@ -22,7 +22,7 @@ def normalized(name):
 
 
 def sdist(name, version):
-    """The sdist entry of PyPI's simple index (PEP 691 JSON), as pip sees it."""
+    """The sdist entry of PyPI's simple index (PEP 691 JSON), as pip's."""
     request = urllib.request.Request(
         '%s/%s/' % (INDEX, normalized(name)),
         headers={'Accept': 'application/vnd.pypi.simple.v1+json'})

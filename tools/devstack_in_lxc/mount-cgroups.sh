@@ -11,7 +11,10 @@ while IFS=: read -r _ controllers _; do
     case $controllers in name=*) continue ;; esac
     for c in $(echo "$controllers" | tr , ' '); do
         if ! grep -qE "^cgroup /sys/fs/cgroup/[^ ]+ cgroup [^ ]*\b$c\b" /proc/self/mounts; then
-            if [ -z "$changed" ]; then mount -o remount,rw /sys/fs/cgroup; changed=1; fi
+            if [ -z "$changed" ]; then
+                mount -o remount,rw /sys/fs/cgroup
+                changed=1
+            fi
             dir=/sys/fs/cgroup/$controllers
             [ -L "$dir" ] && rm "$dir"
             mkdir -p "$dir"
@@ -21,4 +24,6 @@ while IFS=: read -r _ controllers _; do
         fi
     done
 done < /proc/self/cgroup
-if [ -n "$changed" ]; then mount -o remount,ro /sys/fs/cgroup; fi
+if [ -n "$changed" ]; then
+    mount -o remount,ro /sys/fs/cgroup
+fi

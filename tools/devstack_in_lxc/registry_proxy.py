@@ -1,4 +1,4 @@
-"""An HTTP proxy that lets the DevStack container reach package registries only.
+"""An HTTP proxy that lets the DevStack container reach package registries.
 
 The container lives in its own network namespace with no route out; apt and
 pip inside it (DevStack passes http_proxy/https_proxy through sudo) reach the

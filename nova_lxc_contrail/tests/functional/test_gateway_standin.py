@@ -139,6 +139,16 @@ class TestGatewayProgram(testtools.TestCase):
     def test_missing_device_fails_naming_it(self):
         gw = self.start_gateway('nosuchbr0', GATEWAY)
         out, err = gw.communicate(timeout=30)
-        self.assertNotEqual(0, gw.returncode)
-        self.assertIn('gateway stand-in cannot listen on nosuchbr0', err)
+        self.assertEqual(1, gw.returncode)
+        # One line naming the device, no traceback.
+        self.assertEqual('gateway stand-in cannot listen on nosuchbr0: '
+                         'No such device\n', err)
+        self.assertEqual('', out)
+
+    def test_bad_address_fails_naming_it(self):
+        gw = self.start_gateway(BRIDGE, '10.0.0.300')
+        out, err = gw.communicate(timeout=30)
+        self.assertEqual(1, gw.returncode)
+        self.assertIn("bad address '10.0.0.300'", err)
+        self.assertNotIn('Traceback', err)
         self.assertEqual('', out)
