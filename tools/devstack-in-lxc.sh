@@ -95,6 +95,8 @@ host_snapshot() {
         if command -v nft >/dev/null; then nft list ruleset 2>/dev/null || true; fi
         echo '# loop devices'; losetup -n -O NAME,BACK-FILE 2>/dev/null | sort
         echo '# mounts'; awk '{print $5}' /proc/self/mountinfo | sort
+        echo '# cgroups'; find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d | sort
+        echo '# processes'; pgrep -a -f 'lxc-start|registry_proxy|libvirt_lxc' || true
     } > "$1"
 }
 
@@ -162,6 +164,17 @@ Before=sysinit.target
 Type=oneshot
 ExecStart=/usr/local/sbin/nlc-mount-cgroups
 EOF
+    if [[ ! -f /sys/fs/cgroup/cgroup.controllers ]]; then
+        # On a cgroup v1 host, systemd-machined in the container cannot find
+        # the machines libvirt registers ("NoMachineForPID": every boot
+        # fails). Without machined on the bus libvirt manages the cgroups
+        # itself, as on a host without systemd. systemd-container (machined)
+        # comes later with libvirt: divert its D-Bus activation file first.
+        ln -sf /dev/null "$rootfs/etc/systemd/system/systemd-machined.service"
+        chroot "$rootfs" dpkg-divert --quiet --local --rename \
+            --divert /usr/share/dbus-1/system-services/org.freedesktop.machine1.service.nlc \
+            --add /usr/share/dbus-1/system-services/org.freedesktop.machine1.service
+    fi
     mkdir -p "$rootfs/etc/systemd/system/sysinit.target.wants"
     ln -sf ../nlc-cgroups.service \
         "$rootfs/etc/systemd/system/sysinit.target.wants/nlc-cgroups.service"
@@ -225,6 +238,9 @@ fetch_sources() {
         base=${spec%%==*}
         [[ -d $repos/${base#openstack-}/.git ]] || die "no source release of $spec"
     done
+    mkdir -p "$repos/os-test-images"
+    cp "$here/os-test-images/tox.ini" "$repos/os-test-images/"
+    git_repo "$repos/os-test-images"
     # This checkout as it is now (uncommitted changes included).
     local plugin=$repos/nova-lxc-contrail
     mkdir -p "$plugin"
@@ -338,6 +354,17 @@ cmd_down() {
         fi
     done
     ip link del "$host_if" 2>/dev/null || true
+    # The cgroups LXC made for the container (libvirt's below it included),
+    # and its pivot cgroup unless it was there before.
+    local cg
+    for cg in /sys/fs/cgroup/*/lxc.payload."$name" /sys/fs/cgroup/*/lxc.monitor."$name" \
+            /sys/fs/cgroup/*/lxc.pivot; do
+        [[ -d $cg ]] || continue
+        if [[ ${cg##*/} == lxc.pivot ]] && grep -qxF "$cg" "$state/host.before" 2>/dev/null; then
+            continue
+        fi
+        find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    done
     # Keep what a later `up` can reuse, if asked; drop the rest.
     local keep=()
     if [[ ${NLC_DEVSTACK_KEEP_CACHE:-0} == 1 ]]; then
