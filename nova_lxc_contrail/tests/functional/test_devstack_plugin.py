@@ -5,8 +5,10 @@ DevStack cannot run here (it clones from the internet), so
 as stack.sh, unstack.sh and clean.sh do, under errexit (and nounset), with
 stand-ins for DevStack's helpers (``devstack/standins.sh``). It runs in a
 private mount namespace with a fresh tmpfs on /dev, so the host check's
-mknod and device opens happen for real and die with the namespace, and a
-private copy of /etc/modprobe.d, which the real modprobe reads.
+mknod and device opens happen for real and die with the namespace, a
+private copy of /etc/modprobe.d, which the real modprobe reads, and one of
+/etc/systemd/system for the iscsid drop-in (systemctl, journalctl and, when
+a test asks, systemd-detect-virt are stand-ins on PATH).
 
 nova is real: a throwaway venv imports the real nova through a tree laid
 out like DevStack's editable nova checkout, so the plugin's link of
