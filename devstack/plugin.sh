@@ -333,17 +333,35 @@ function _nlc_check_devstack_iscsid {
 }
 
 # A file the host check writes once the checks passed, recorded for clean
-# and for a roll back if a later preparation step fails.
+# and for a roll back if a later preparation step fails. One it wrote before
+# and still recorded as is stays (_NLC_RULE_CHANGED stays empty).
 # _nlc_write_rule PATH LINE...
 function _nlc_write_rule {
-    local path=$1 entry
+    local path=$1 entry content
     shift
-    sudo mkdir -p "$(dirname "$path")"
+    content=$(printf '%s\n' "$@")
+    _NLC_RULE_CHANGED=
+    if [[ -f $path && $(< "$path") == "$content" ]] && grep -qxF -- \
+            "file $path $(_nlc_sha256 "$path")" "$(_nlc_state_file)" 2>/dev/null; then
+        return 0
+    fi
+    _NLC_RULE_CHANGED=yes
+    _nlc_make_dir "$(dirname "$path")" || return 1
     printf '%s\n' "$@" | sudo tee "$path" >/dev/null
     entry="file $path $(_nlc_sha256 "$path")"
     _nlc_forget_path file "$path"
     _nlc_record "$entry"
     _NLC_MADE_NOW+=("$entry")
+}
+
+# systemd reads unit files and drop-ins again (after the plugin changed one).
+function _nlc_daemon_reload {
+    local systemctl
+    # sudo's secure_path would not find an operator's own systemctl.
+    systemctl=$(command -v systemctl || true)
+    if [[ -n $systemctl ]]; then
+        sudo "$systemctl" daemon-reload
+    fi
 }
 
 function _nlc_write_host_rules {
@@ -367,7 +385,9 @@ function _nlc_write_host_rules {
             "# nova-lxc-contrail (DevStack plugin): $_NLC_ISCSID_MISSING;" \
             "# DevStack restarts it. Removed by clean.sh." \
             "[Unit]" "ConditionVirtualization=!container"
-        sudo systemctl daemon-reload
+        if [[ -n $_NLC_RULE_CHANGED ]]; then
+            _nlc_daemon_reload
+        fi
         _nlc_say "WARNING: $_NLC_ISCSID_MISSING: $_NLC_ISCSID_DROPIN skips it"
     fi
 }
@@ -699,20 +719,35 @@ function nova_lxc_contrail_start_agent_standin {
 # Verification (stack extra)
 # --------------------------
 
+# nova-compute loads its driver, then runs the driver's init_host (which
+# checks the configuration against libvirt); only once init_host returned
+# does pre_start_hook run update_available_resource, whose resource tracker
+# logs "Final resource view" (at DEBUG, DevStack's default) and, on the
+# first start, "Compute node record created for". An exception escaping
+# init_host ends the service: oslo.log writes its traceback with the
+# "ERROR nova " prefix, the last line being "ERROR nova <class>: <message>".
+_NLC_INIT_DONE='Final resource view: |Compute node record created for '
+_NLC_FATAL_LINE='^ERROR nova [A-Za-z_][A-Za-z0-9_.]*: '
+
 function _nlc_verify_running_compute {
+    local conf=$1
     local unit=devstack@n-cpu
     local deadline
     deadline=$((SECONDS + NOVA_LXC_CONTRAIL_VERIFY_TIMEOUT))
     local wanted="Loading compute driver '$_NLC_COMPUTE_DRIVER'"
-    local log since first errors state journalctl
+    local log since first errors fatal state journalctl debug
     if ! command -v systemctl >/dev/null || ! command -v journalctl >/dev/null; then
         _nlc_say "no systemd: cannot check the running nova-compute"
         return 0
     fi
+    debug=$(iniget "$conf" DEFAULT debug)
+    debug=$(trueorfalse False debug)
     # The journalctl on our PATH, not the one sudo's secure_path finds.
     journalctl=$(command -v journalctl)
     while true; do
-        log=$(sudo "$journalctl" --unit "$unit" --no-pager --output cat --lines 5000 2>/dev/null || true)
+        # DevStack's log format colours its lines: drop the escapes.
+        log=$(sudo "$journalctl" --unit "$unit" --no-pager --output cat --lines 5000 2>/dev/null |
+            sed 's/\x1b\[[0-9;]*m//g' || true)
         # Only what nova-compute logged since it last loaded a driver counts.
         since=$(awk 'index($0, "Loading compute driver") {buf = ""} {buf = buf $0 "\n"} END {printf "%s", buf}' <<< "$log")
         first=$(head -n 1 <<< "$since")
@@ -724,14 +759,28 @@ function _nlc_verify_running_compute {
             die $LINENO "nova-compute ($unit) cannot run $_NLC_COMPUTE_DRIVER:
 $errors"
         fi
+        fatal=$(grep -E "$_NLC_FATAL_LINE" <<< "$since" | tail -n 1 || true)
+        if [[ $first == *"$wanted"* && -n $fatal ]]; then
+            die $LINENO "nova-compute ($unit) loaded $_NLC_COMPUTE_DRIVER and then" \
+                "failed to start (init_host): $fatal"
+        fi
         state=$(systemctl is-active "$unit" 2>/dev/null || true)
         if [[ $first == *"$wanted"* && $state == active ]]; then
-            _nlc_say "nova-compute ($unit) is running with $_NLC_COMPUTE_DRIVER"
-            return 0
+            if grep -qE "$_NLC_INIT_DONE" <<< "$since"; then
+                _nlc_say "nova-compute ($unit) is running with $_NLC_COMPUTE_DRIVER" \
+                    "(init_host done: $(grep -oE "$_NLC_INIT_DONE" <<< "$since" | head -n 1))"
+                return 0
+            fi
+            if [[ $debug != True ]]; then
+                _nlc_say "WARNING: nova-compute ($unit) loaded $_NLC_COMPUTE_DRIVER;" \
+                    "with [DEFAULT] debug = False in $conf its log cannot show" \
+                    "that init_host finished: not waiting for it"
+                return 0
+            fi
         fi
         if [[ $state == failed ]] || ((SECONDS >= deadline)); then
             die $LINENO "nova-compute ($unit) is ${state:-not running} and did not" \
-                "report running $_NLC_COMPUTE_DRIVER within" \
+                "report running $_NLC_COMPUTE_DRIVER (init_host done) within" \
                 "$NOVA_LXC_CONTRAIL_VERIFY_TIMEOUT s; its last lines (journalctl -u $unit):
 $(tail -n 10 <<< "$log")"
         fi
@@ -759,7 +808,7 @@ function nova_lxc_contrail_verify {
 $out"
     fi
     _nlc_say "nova loads the driver from $conf: $out"
-    _nlc_verify_running_compute
+    _nlc_verify_running_compute "$conf"
     _nlc_say "summary: compute_driver = $configured;" \
         "[libvirt] virt_type = $(iniget "$conf" libvirt virt_type)," \
         "vif_driver = $(iniget "$conf" libvirt vif_driver);" \
@@ -799,6 +848,9 @@ function _nlc_remove_entry {
         file)
             if [[ -f $path && $(_nlc_sha256 "$path") == "$a" ]]; then
                 sudo rm -f "$path"
+                if [[ $path == /etc/systemd/* ]]; then
+                    _nlc_daemon_reload
+                fi
             elif [[ -e $path ]]; then
                 _nlc_say "keeping $path: it changed since the plugin made it"
             fi

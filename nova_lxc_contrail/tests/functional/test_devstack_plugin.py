@@ -5,8 +5,10 @@ DevStack cannot run here (it clones from the internet), so
 as stack.sh, unstack.sh and clean.sh do, under errexit (and nounset), with
 stand-ins for DevStack's helpers (``devstack/standins.sh``). It runs in a
 private mount namespace with a fresh tmpfs on /dev, so the host check's
-mknod and device opens happen for real and die with the namespace, and a
-private copy of /etc/modprobe.d, which the real modprobe reads.
+mknod and device opens happen for real and die with the namespace, a
+private copy of /etc/modprobe.d, which the real modprobe reads, and one of
+/etc/systemd/system for the iscsid drop-in (systemctl, journalctl and, when
+a test asks, systemd-detect-virt are stand-ins on PATH).
 
 nova is real: a throwaway venv imports the real nova through a tree laid
 out like DevStack's editable nova checkout, so the plugin's link of
@@ -19,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -54,6 +57,8 @@ VIF_DRIVER = 'nova_lxc_contrail.virt.vif.LxcContrailVIFDriver'
 SHIM = os.path.join(TOP, 'nova', 'virt', 'lxc_contrail')
 AGENT_STANDIN = 'nova-lxc-contrail-agent-standin'
 NBD_RULE = '/etc/modprobe.d/nova-lxc-contrail-nbd.conf'
+ISCSID_DROPIN = '/etc/systemd/system/iscsid.service.d/nova-lxc-contrail.conf'
+NETLINK_ISCSI = 8
 
 USER_POST_CONFIG = """\
 [lxc_contrail]
@@ -151,7 +156,7 @@ class DevstackTree(fixtures.Fixture):
         """What a phase can leave: nova.conf, record, /dev, rules, tree."""
         return {name: self.read(snapshot, name)
                 for name in ('nova.conf', 'created', 'dev', 'dev-numbers',
-                             'modprobe.d', 'tree')}
+                             'modprobe.d', 'systemd', 'tree')}
 
     def calls(self):
         return self.read('', 'calls').splitlines()
@@ -394,8 +399,8 @@ class TestFullCycle(testtools.TestCase):
         # stack extra checked both the config and the running service.
         self.assertIn('nova loads the driver from', output)
         self.assertIn('"class": "%s"' % DRIVER, output)
-        self.assertIn('is running with lxc_contrail.LxcContrailDriver',
-                      output)
+        self.assertIn('is running with lxc_contrail.LxcContrailDriver '
+                      '(init_host done: Final resource view: )', output)
 
         # clean asked the package to drop the ports no instance owns ...
         self.assertIn('nova-lxc-contrail --config-file %s cleanup' %
@@ -404,6 +409,7 @@ class TestFullCycle(testtools.TestCase):
         # ... and removed everything the plugin made: no trace.
         start, clean = tree.state('start'), tree.state('clean')
         self.assertEqual(start['dev'], clean['dev'])
+        self.assertEqual(start['systemd'], clean['systemd'])
         self.assertEqual(_without_devstack_files(start['tree']),
                          _without_devstack_files(clean['tree']))
         self.assertEqual('', clean['created'])
@@ -573,12 +579,23 @@ class TestDevstackNbd(testtools.TestCase):
         # rolls back what it made, the rule included.
         if _nbd_loadable():
             return self.test_nbd_loadable_host_needs_no_rule()
-        env = dict(self.env, NLC_LOCALRC=self.tree.localrc(''))
+        # In an LXC container, the iscsid drop-in too.
+        self.assertFalse(_netlink_iscsi_opens())
+        env = dict(self.env, NLC_LOCALRC=self.tree.localrc(''),
+                   NLC_VIRT='lxc')
         output = self.tree.run('snapshot:start', 'stack:pre-install',
                                expect_success=False, env=env,
                                preexec=_tun_denied(self))
         self.assertIn('/dev/net/tun is missing and cannot be created', output)
+        # Both were written (their warnings follow the writes) ...
+        self.assertIn("makes DevStack's 'modprobe nbd' a no-op", output)
+        self.assertIn('%s skips it' % ISCSID_DROPIN, output)
+        # ... and rolled back.
         self.assertIsNone(self.rule('exit'))
+        self.assertEqual(self.tree.read('start', 'systemd'),
+                         self.tree.read('exit', 'systemd'))
+        self.assertNotIn('nova-lxc-contrail',
+                         self.tree.read('exit', 'systemd'))
         self.assertEqual('', self.tree.read('exit', 'created'))
         self.assertEqual(self.tree.read('start', 'dev'),
                          self.tree.read('exit', 'dev'))
@@ -620,6 +637,137 @@ class TestDevstackNbd(testtools.TestCase):
                          self.tree.read('exit', 'dev'))
 
 
+def _netlink_iscsi_opens():
+    try:
+        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW,
+                      NETLINK_ISCSI).close()
+    except OSError:
+        return False
+    return True
+
+
+class TestDevstackIscsid(testtools.TestCase):
+    """DevStack's own 'restart_service iscsid' (configure_nova).
+
+    In a container iscsid cannot open NETLINK_ISCSI, which only the host's
+    first network namespace has; nor can it in the sandbox's network
+    namespace, where the plugin's real probe runs. systemd-detect-virt
+    answers what the test asks (NLC_VIRT); the drop-in lands in the run's
+    private /etc/systemd/system.
+    """
+
+    def setUp(self):
+        super().setUp()
+        # The plugin's probe must fail here as in a container, or these
+        # tests would prove nothing.
+        self.assertFalse(_netlink_iscsi_opens(),
+                         'NETLINK_ISCSI opens in this network namespace')
+        self.tree = self.useFixture(DevstackTree())
+
+    def run_phases(self, localrc, *steps, virt='lxc', expect_success=True,
+                   preexec=None):
+        env = {'NLC_VIRT': virt,
+               'NLC_LOCALRC': self.tree.localrc('NOVA_BACKEND=LVM\n' +
+                                                localrc)}
+        return self.tree.run(*steps, expect_success=expect_success, env=env,
+                             preexec=preexec)
+
+    def dropin(self, snapshot):
+        """The drop-in as the snapshot saw it: (mode, lines), or None."""
+        lines = self.tree.read(snapshot, 'systemd').splitlines()
+        name = '.' + ISCSID_DROPIN[len('/etc/systemd/system'):]
+        header = [i for i, line in enumerate(lines)
+                  if line.startswith(name + ' ')]
+        if not header:
+            return None
+        body = []
+        for line in lines[header[0] + 1:]:
+            if not line.startswith('    '):
+                break
+            body.append(line[4:])
+        return lines[header[0]].split()[1], body
+
+    def reloads(self):
+        return self.tree.calls().count('systemctl daemon-reload')
+
+    def test_container_gets_the_dropin_once_and_clean_removes_it(self):
+        output = self.run_phases(
+            '', 'snapshot:start', 'stack:pre-install', 'snapshot:pre-install',
+            'stack:pre-install', 'snapshot:pre-install-again', 'clean',
+            'snapshot:clean', 'clean', 'snapshot:clean-again')
+        self.assertIn('host check: container: lxc', output)
+        self.assertIsNone(self.dropin('start'))
+        mode, lines = self.dropin('pre-install')
+        self.assertEqual('644', mode)
+        self.assertEqual(['[Unit]', 'ConditionVirtualization=!container'],
+                         [line for line in lines if not line.startswith('#')])
+        digest = hashlib.sha256(
+            ''.join(line + '\n' for line in lines).encode()).hexdigest()
+        created = self.tree.read('pre-install', 'created').splitlines()
+        self.assertIn('file %s %s' % (ISCSID_DROPIN, digest), created)
+        self.assertIn('dir ' + os.path.dirname(ISCSID_DROPIN), created)
+        self.assertIn('nova-lxc-contrail: WARNING: iscsid cannot run in this '
+                      'lxc container (no NETLINK_ISCSI): %s skips it'
+                      % ISCSID_DROPIN, output)
+        # pre-install again: the same drop-in, recorded once.
+        self.assertEqual(self.tree.state('pre-install'),
+                         self.tree.state('pre-install-again'))
+        self.assertEqual(1, self.tree.read(
+            'pre-install', 'created').count(ISCSID_DROPIN))
+        # clean removed it and its directory; systemd re-read its units
+        # after each change (the write, the removal); clean again: nothing.
+        start, clean = self.tree.state('start'), self.tree.state('clean')
+        self.assertIsNone(self.dropin('clean'))
+        self.assertEqual(start['systemd'], clean['systemd'])
+        self.assertEqual('', clean['created'])
+        self.assertEqual(clean, self.tree.state('clean-again'))
+        self.assertEqual(2, self.reloads())
+        # All of it happened in the run's own /etc/systemd/system.
+        self.assertFalse(os.path.lexists(os.path.dirname(ISCSID_DROPIN)))
+
+    def test_failed_host_check_leaves_no_dropin(self):
+        # The check stops on /dev/net/tun after writing the drop-in: it
+        # rolls it back, and systemd re-reads its units.
+        output = self.run_phases('', 'snapshot:start', 'stack:pre-install',
+                                 expect_success=False,
+                                 preexec=_tun_denied(self))
+        self.assertIn('/dev/net/tun is missing and cannot be created', output)
+        self.assertIsNone(self.dropin('exit'))
+        self.assertEqual(self.tree.read('start', 'systemd'),
+                         self.tree.read('exit', 'systemd'))
+        self.assertEqual('', self.tree.read('exit', 'created'))
+        self.assertEqual(2, self.reloads())
+
+    def test_prepare_host_false_fails_naming_the_dropin(self):
+        output = self.run_phases('NOVA_LXC_CONTRAIL_PREPARE_HOST=False\n',
+                                 'snapshot:start', 'stack:pre-install',
+                                 expect_success=False)
+        flat = ' '.join(output.split())
+        self.assertIn("DevStack's configure_nova will run 'systemctl restart "
+                      "iscsid' and stop stack.sh: iscsid cannot run in this "
+                      "container (no NETLINK_ISCSI in its network namespace)",
+                      flat)
+        self.assertIn('(%s: ConditionVirtualization=!container)'
+                      % ISCSID_DROPIN, flat)
+        self.assertIsNone(self.dropin('exit'))
+        self.assertEqual(self.tree.read('start', 'systemd'),
+                         self.tree.read('exit', 'systemd'))
+        self.assertEqual('', self.tree.read('exit', 'created'))
+        self.assertEqual(0, self.reloads())
+
+    def test_not_a_container_gets_no_dropin(self):
+        output = self.run_phases('', 'snapshot:start', 'stack:pre-install',
+                                 'snapshot:pre-install', 'clean', virt='none')
+        self.assertIn('host check: container: none', output)
+        self.assertIsNone(self.dropin('pre-install'))
+        self.assertEqual(self.tree.read('start', 'systemd'),
+                         self.tree.read('pre-install', 'systemd'))
+        self.assertNotIn(ISCSID_DROPIN,
+                         self.tree.read('pre-install', 'created'))
+        self.assertNotIn('NETLINK_ISCSI', output)
+        self.assertEqual(0, self.reloads())
+
+
 class TestHostCheck(testtools.TestCase):
 
     def test_denied_device_fails_with_remedy_and_leaves_nothing(self):
@@ -638,9 +786,11 @@ class TestHostCheck(testtools.TestCase):
 
     def test_prepare_host_false_only_checks(self):
         tree = self.useFixture(DevstackTree())
+        # Not a container: the devices are the only problem (in a container
+        # iscsid is one too, TestDevstackIscsid).
         output = tree.run(
             'snapshot:start', 'stack:pre-install', expect_success=False,
-            env={'NLC_LOCALRC': tree.localrc(
+            env={'NLC_VIRT': 'none', 'NLC_LOCALRC': tree.localrc(
                 'NOVA_BACKEND=LVM\nNOVA_LXC_CONTRAIL_PREPARE_HOST=False\n')})
         self.assertIn('/dev/net/tun is missing', output)
         self.assertEqual(tree.read('start', 'dev'), tree.read('exit', 'dev'))
@@ -697,6 +847,95 @@ class TestAgentStandinService(testtools.TestCase):
         self.assertIsNone(self._unit_state(tree))
 
 
+NCPU_JOURNAL = os.path.join('journal', 'devstack@n-cpu.log')
+NCPU_STATE = os.path.join('journal', 'devstack@n-cpu.state')
+INIT_HOST_STEPS = ('stack:install', 'configure_nova', 'stack:post-config',
+                   'merge_post_config', 'start_nova_compute')
+
+
+class TestExtraInitHost(testtools.TestCase):
+    """stack extra: nova-compute must have finished init_host.
+
+    The nova-compute stand-in loads the driver with nova's own
+    load_compute_driver and runs the driver's own CPU configuration check
+    of init_host, logging as DevStack's nova-compute does (coloured).
+    """
+
+    def run_extra(self, localrc='', user_conf='', journal_edit='',
+                  expect_success=True):
+        self.tree = self.useFixture(DevstackTree())
+        edit = os.path.join(self.tree.work, 'journal-edit.sh')
+        with open(edit, 'w') as f:
+            f.write(journal_edit)
+        # (A wrong verdict ends the run in seconds, not the default 60.)
+        localrc = ('NOVA_BACKEND=LVM\nNOVA_LXC_CONTRAIL_VERIFY_TIMEOUT=5\n' +
+                   localrc)
+        env = {'NLC_LOCALRC': self.tree.localrc(localrc),
+               'NLC_USER_CONF': self.tree.user_conf(user_conf)}
+        return self.tree.run(*INIT_HOST_STEPS + ('exec:' + edit,
+                                                 'stack:extra'),
+                             expect_success=expect_success, env=env)
+
+    def journal(self):
+        with open(os.path.join(self.tree.work, NCPU_JOURNAL)) as f:
+            return f.read()
+
+    def test_init_host_done_passes(self):
+        output = self.run_extra()
+        self.assertIn("Loading compute driver "
+                      "'lxc_contrail.LxcContrailDriver'", self.journal())
+        self.assertIn('Final resource view: ', self.journal())
+        self.assertIn('nova-compute (devstack@n-cpu) is running with '
+                      'lxc_contrail.LxcContrailDriver (init_host done: Final '
+                      'resource view: )', output)
+
+    def test_init_host_failure_fails_naming_the_exception(self):
+        # What stack.sh showed: cpu_mode = custom for virt_type lxc; nova's
+        # init_host raised after loading the driver, and systemd still
+        # showed the unit active (it had not noticed the exit yet).
+        output = self.run_extra(
+            user_conf='[libvirt]\ncpu_mode = custom\ncpu_models = Nehalem\n',
+            journal_edit='echo active > "$NLC_WORK/%s"\n' % NCPU_STATE,
+            expect_success=False)
+        journal = self.journal()
+        self.assertIn('Traceback (most recent call last):', journal)
+        self.assertIn('\x1b[', journal)
+        self.assertIn("nova-compute (devstack@n-cpu) loaded "
+                      "lxc_contrail.LxcContrailDriver and then failed to "
+                      "start (init_host): ERROR nova nova.exception.Invalid: "
+                      "Config requested an explicit CPU model, but the "
+                      "current libvirt hypervisor 'lxc' does not support "
+                      "selecting CPU models", ' '.join(output.split()))
+        self.assertNotIn('is running with', output)
+
+    def test_failed_unit_fails_naming_the_exception(self):
+        output = self.run_extra(
+            user_conf='[libvirt]\ncpu_mode = host-model\n',
+            expect_success=False)
+        self.assertEqual('failed\n', self.tree.read('', '../' + NCPU_STATE))
+        self.assertIn("failed to start (init_host): ERROR nova "
+                      "nova.exception.Invalid: Config requested an explicit "
+                      "CPU model", ' '.join(output.split()))
+
+    def test_no_sign_of_init_host_done_times_out(self):
+        output = self.run_extra(
+            localrc='NOVA_LXC_CONTRAIL_VERIFY_TIMEOUT=1\n',
+            journal_edit="sed -i '/Final resource view/d' \"$NLC_WORK/%s\"\n"
+            % NCPU_JOURNAL, expect_success=False)
+        self.assertIn('nova-compute (devstack@n-cpu) is active and did not '
+                      'report running lxc_contrail.LxcContrailDriver '
+                      '(init_host done) within 1 s', ' '.join(output.split()))
+
+    def test_without_debug_log_it_warns_that_it_cannot_tell(self):
+        output = self.run_extra(
+            localrc='ENABLE_DEBUG_LOG_LEVEL=False\n')
+        self.assertNotIn('Final resource view', self.journal())
+        self.assertIn('WARNING: nova-compute (devstack@n-cpu) loaded '
+                      'lxc_contrail.LxcContrailDriver; with [DEFAULT] debug = '
+                      'False in', ' '.join(output.split()))
+        self.assertNotIn('is running with', output)
+
+
 class TestExtra(testtools.TestCase):
 
     def test_unloadable_vif_driver_stops_the_run(self):
@@ -750,6 +989,25 @@ class TestDefaults(testtools.TestCase):
             'IMAGE_URLS=http://192.0.2.1/my-image.img\n')
         self.assertIn('DEFAULT_IMAGE_NAME="my-image"', variables)
         self.assertIn('IMAGE_URLS="http://192.0.2.1/my-image.img,', variables)
+
+    def test_override_defaults_ask_for_no_cpu_model(self):
+        # stackrc sets LIBVIRT_CPU_MODE=custom, LIBVIRT_CPU_MODEL=Nehalem
+        # (run-phases.sh does, before override-defaults); nova's init_host
+        # refuses a CPU model for lxc (tests/e2e/test_cpu_mode.py).
+        tree = self.useFixture(DevstackTree())
+        tree.run('configure_nova', 'snapshot:configured',
+                 env={'NLC_LOCALRC': tree.localrc('NOVA_BACKEND=LVM\n')})
+        variables = tree.read('', 'variables')
+        self.assertIn('LIBVIRT_CPU_MODE="none"', variables)
+        with open(RUN_PHASES) as f:
+            harness = f.read()
+        self.assertLess(
+            harness.index('LIBVIRT_CPU_MODE=${LIBVIRT_CPU_MODE:-custom}'),
+            harness.index('source "$NLC_TOP/devstack/override-defaults"'))
+        # configure_nova_hypervisor's nova.conf: cpu_mode none, no model.
+        libvirt = _ini(tree.read('configured', 'nova.conf'))['libvirt']
+        self.assertEqual('none', libvirt['cpu_mode'])
+        self.assertNotIn('cpu_models', libvirt)
 
     def test_settings_cover_every_option_with_its_default(self):
         proc = subprocess.run(

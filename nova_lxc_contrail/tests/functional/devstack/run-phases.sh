@@ -8,7 +8,8 @@
 # on /dev, so the plugin's host preparation (mknod, opening devices) runs
 # for real without touching the host's /dev, and one holding a copy of the
 # host's /etc/modprobe.d on /etc/modprobe.d, so that the plugin's modprobe
-# rule is read by the real modprobe and never lands in the host's /etc.
+# rule is read by the real modprobe and never lands in the host's /etc,
+# and one holding a copy of /etc/systemd/system, for the plugin's drop-ins.
 # With NLC_NO_MODULES set an empty tmpfs hides /lib/modules too, so that
 # modprobe loads no module into the host's kernel. Steps, in the caller's
 # order:
@@ -31,7 +32,8 @@
 # Environment: NLC_TOP (checkout), NLC_WORK (empty temp dir, kept by the
 # caller), NLC_VENV (throwaway venv seeing nova from $NLC_WORK/nova-src),
 # NLC_NOUNSET (set: also set -o nounset), NLC_NO_MODULES (set: hide
-# /lib/modules), NLC_LOCALRC (optional file
+# /lib/modules), NLC_VIRT (optional: what a systemd-detect-virt stand-in
+# answers, e.g. lxc or none), NLC_LOCALRC (optional file
 # sourced as local.conf's localrc), NLC_USER_CONF (optional post-config
 # snippet).
 
@@ -65,6 +67,21 @@ function _private_modprobe_d {
     fi
 }
 
+function _private_systemd_units {
+    # systemd's unit directory: a copy of the host's, on a tmpfs, so that
+    # the plugin's drop-ins never land in the host's /etc.
+    local copy=$NLC_WORK/out/host-systemd-system
+    if [[ ! -d /etc/systemd/system ]]; then
+        echo "run-phases.sh: no /etc/systemd/system here" >&2
+        return 0
+    fi
+    mkdir -p "$copy"
+    cp -a /etc/systemd/system/. "$copy/"
+    mount -t tmpfs -o mode=0755,nosuid,nodev nlc-systemd /etc/systemd/system
+    cp -a "$copy/." /etc/systemd/system/
+    rm -rf "$copy"
+}
+
 function _modprobe {
     local module=$1 status=0 out
     out=$(sudo modprobe "$module" 2>&1) || status=$?
@@ -81,8 +98,9 @@ cat "$NLC_WORK/journal/devstack@n-cpu.log" 2>/dev/null || true
 EOF
     cat > "$NLC_WORK/bin/systemctl" <<EOF
 #!/bin/bash
-# systemctl is-active [--quiet] UNIT; systemctl reload UNIT (recorded)
-if [[ \$1 == reload ]]; then
+# systemctl is-active [--quiet] UNIT; systemctl reload UNIT and
+# systemctl daemon-reload (recorded)
+if [[ \$1 == reload || \$1 == daemon-reload ]]; then
     echo "systemctl \$*" >> "$NLC_WORK/out/calls"
     exit 0
 fi
@@ -91,6 +109,15 @@ state=\$(cat "$NLC_WORK/journal/\${@: -1}.state" 2>/dev/null || echo inactive)
 [[ \$state == active ]]
 EOF
     chmod +x "$NLC_WORK/bin/journalctl" "$NLC_WORK/bin/systemctl"
+    if [[ -n ${NLC_VIRT:-} ]]; then
+        # What systemd-detect-virt --container answers (none: exit 1).
+        cat > "$NLC_WORK/bin/systemd-detect-virt" <<EOF
+#!/bin/bash
+echo "$NLC_VIRT"
+[[ $NLC_VIRT != none ]]
+EOF
+        chmod +x "$NLC_WORK/bin/systemd-detect-virt"
+    fi
     # The host's libvirtd runs, as DevStack's install_libvirt left it.
     echo active > "$NLC_WORK/journal/libvirtd.state"
 }
@@ -110,6 +137,16 @@ function _snapshot {
             sed 's/^/    /' "$rule"
         fi
     done > "$out/modprobe.d"
+    # The host's own units are links and wants dirs: files and dirs only.
+    if [[ -d /etc/systemd/system ]]; then
+        (cd /etc/systemd/system && find . -type d -printf '%p %m\n' |
+            sort) > "$out/systemd"
+        (cd /etc/systemd/system && find . -type f | sort |
+            while read -r rule; do
+                stat -c '%n %a' "$rule"
+                sed 's/^/    /' "$rule"
+            done) >> "$out/systemd"
+    fi
     (cd "$NLC_WORK" && find . -path ./out -prune -o -path ./journal -prune \
         -o -printf '%p %y %m %l\n' | sort) > "$out/tree"
 }
@@ -133,7 +170,12 @@ function _configure_nova {
     iniset "$NOVA_CONF" DEFAULT compute_driver libvirt.LibvirtDriver
     iniset "$NOVA_CONF" DEFAULT instances_path "$DATA_DIR/nova/instances"
     iniset "$NOVA_CONF" libvirt virt_type "$LIBVIRT_TYPE"
-    iniset "$NOVA_CONF" libvirt cpu_mode custom
+    iniset "$NOVA_CONF" DEFAULT debug "$ENABLE_DEBUG_LOG_LEVEL"
+    # configure_nova_hypervisor (lib/nova_plugins/hypervisor-libvirt).
+    iniset "$NOVA_CONF" libvirt cpu_mode "$LIBVIRT_CPU_MODE"
+    if [[ $LIBVIRT_CPU_MODE == custom ]]; then
+        iniset "$NOVA_CONF" libvirt cpu_models "$LIBVIRT_CPU_MODEL"
+    fi
     async_runfunc configure_neutron_nova
 }
 
@@ -169,6 +211,7 @@ set -o errexit
 mkdir -p "$NLC_WORK/out"
 _fresh_dev
 _private_modprobe_d
+_private_systemd_units
 _fake_systemd
 # What the plugin left, also when it stopped the run.
 trap '_snapshot exit' EXIT
@@ -198,6 +241,9 @@ os_PACKAGE=${os_PACKAGE:-deb}
 NOVA_BACKEND=${NOVA_BACKEND:-DEFAULT}
 VIRT_DRIVER=${VIRT_DRIVER:-libvirt}
 LIBVIRT_TYPE=${LIBVIRT_TYPE:-kvm}
+LIBVIRT_CPU_MODE=${LIBVIRT_CPU_MODE:-custom}
+LIBVIRT_CPU_MODEL=${LIBVIRT_CPU_MODEL:-Nehalem}
+ENABLE_DEBUG_LOG_LEVEL=${ENABLE_DEBUG_LOG_LEVEL:-True}
 CIRROS_VERSION=${CIRROS_VERSION:-0.6.3}
 CIRROS_ARCH=${CIRROS_ARCH:-x86_64}
 DEFAULT_IMAGE_NAME=${DEFAULT_IMAGE_NAME:-cirros-$CIRROS_VERSION-$CIRROS_ARCH-disk}
@@ -216,7 +262,8 @@ mkdir -p "$NOVA_CONF_DIR"
 NOVA_LXC_CONTRAIL_LIBVIRT_HOOKS_DIR=$NLC_WORK/etc/libvirt/hooks
 # shellcheck source=devstack/settings
 source "$NLC_TOP/devstack/settings"
-declare -p VIRT_DRIVER LIBVIRT_TYPE DEFAULT_IMAGE_NAME DEFAULT_IMAGE_FILE_NAME \
+declare -p VIRT_DRIVER LIBVIRT_TYPE LIBVIRT_CPU_MODE LIBVIRT_CPU_MODEL \
+    DEFAULT_IMAGE_NAME DEFAULT_IMAGE_FILE_NAME \
     IMAGE_URLS ENABLED_SERVICES > "$NLC_WORK/out/variables"
 
 for step in "$@"; do
