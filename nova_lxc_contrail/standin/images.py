@@ -102,10 +102,15 @@ def busybox_tree(root, init='busybox', files=None, symlinks=None):
         'etc/inittab': '::sysinit:/etc/init.d/rcS\n'
                        '::respawn:/bin/sleep 3600\n'
                        '::shutdown:/bin/true\n',
+        # Like a cloud image's boot messages: what the console log shows.
         'etc/init.d/rcS': '#!/bin/sh\n'
                           '# Runs once at boot; images may replace it.\n'
                           'hostname -F /etc/hostname 2>/dev/null\n'
-                          'echo booted > /run/booted\n',
+                          'echo booted > /run/booted\n'
+                          'echo "busybox rcS: $(hostname) booted"\n'
+                          'echo "busybox rcS: kernel $(uname -r)"\n'
+                          'echo "busybox rcS: eth0 $(cat /sys/class/net/eth0/'
+                          'address 2>/dev/null)"\n',
     }
     init_path = os.path.join(root, 'sbin/init')
     if init == 'busybox':

@@ -24,7 +24,11 @@ class ExportedQcow2(imagebackend.Qcow2):
         if not os.path.exists(export):
             # Not running: nobody holds the disk.
             return super().snapshot_extract(target, out_format)
-        images.convert_image(export, target, 'raw', out_format)
+        # The export belongs to root (the disk privsep daemon serves it):
+        # a nova-compute that is not root reads it the way nova's own Lvm
+        # backend reads its root-owned volume, through nova's privsep.
+        images.convert_image(export, target, 'raw', out_format,
+                             run_as_root=not os.access(export, os.R_OK))
 
 
 class LxcImageBackend(imagebackend.Backend):
