@@ -383,12 +383,16 @@ cmd_down() {
 }
 
 cmd_all() {
+    # Each step in a process of its own: errexit holds inside it (a function
+    # called from a || list runs without), and down runs whatever failed.
     local rc=0
-    cmd_up || rc=$?
-    if (( rc == 0 )); then cmd_test || rc=$?; fi
+    "$0" up || rc=$?
+    if [[ $rc == 0 ]]; then
+        "$0" test || rc=$?
+    fi
     local phases
     phases=$(cat "$state/phases" 2>/dev/null || true)
-    cmd_down || rc=$?
+    "$0" down || rc=$?
     printf 'phases:\n%s\n' "$phases" >&2
     return $rc
 }
