@@ -10,8 +10,11 @@ venv=/opt/stack/data/venv
 ports_dir=/var/lib/contrail/ports
 gateway=10.10.0.1
 prefix=nlc-exercise
-# shellcheck disable=SC1091  # DevStack's openrc is not nounset-clean
-set +u; source /opt/stack/devstack/openrc admin admin >/dev/null; set -u
+# DevStack's openrc is not nounset-clean.
+set +u
+# shellcheck disable=SC1091
+source /opt/stack/devstack/openrc admin admin >/dev/null
+set -u
 export PATH=$venv/bin:$PATH
 
 say() { printf '%s exercise: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
