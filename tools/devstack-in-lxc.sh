@@ -96,7 +96,9 @@ host_snapshot() {
         echo '# loop devices'; losetup -n -O NAME,BACK-FILE 2>/dev/null | sort
         echo '# mounts'; awk '{print $5}' /proc/self/mountinfo | sort
         echo '# cgroups'; find /sys/fs/cgroup -mindepth 2 -maxdepth 2 -type d | sort
-        echo '# processes'; pgrep -a -f 'lxc-start|registry_proxy|libvirt_lxc' || true
+        # Live ones: an exited lxc-start may wait a moment to be reaped.
+        echo '# processes'
+        ps -eo stat=,pid=,args= | awk '$1 !~ /^Z/ && /lxc-start|registry_proxy|libvirt_lxc/ && !/awk/ {$1 = ""; print}'
     } > "$1"
 }
 
