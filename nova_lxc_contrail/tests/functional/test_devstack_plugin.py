@@ -479,6 +479,12 @@ class TestDevstackNbd(testtools.TestCase):
         env = dict(self.env, NLC_LOCALRC=self.tree.localrc(localrc))
         return self.tree.run(*steps, expect_success=expect_success, env=env)
 
+    def assert_nothing_recorded_or_made(self):
+        """The run left no record and /dev as it found it."""
+        self.assertEqual('', self.tree.read('exit', 'created'))
+        self.assertEqual(self.tree.read('start', 'dev'),
+                         self.tree.read('exit', 'dev'))
+
     def rule(self, snapshot):
         """The rule file as the snapshot saw it: (mode, lines), or None."""
         lines = self.tree.read(snapshot, 'modprobe.d').splitlines()
@@ -596,9 +602,7 @@ class TestDevstackNbd(testtools.TestCase):
                          self.tree.read('exit', 'systemd'))
         self.assertNotIn('nova-lxc-contrail',
                          self.tree.read('exit', 'systemd'))
-        self.assertEqual('', self.tree.read('exit', 'created'))
-        self.assertEqual(self.tree.read('start', 'dev'),
-                         self.tree.read('exit', 'dev'))
+        self.assert_nothing_recorded_or_made()
 
     def test_prepare_host_false_fails_naming_the_rule_and_leaves_nothing(self):
         if _nbd_loadable():
@@ -615,9 +619,7 @@ class TestDevstackNbd(testtools.TestCase):
         self.assertIsNone(self.rule('exit'))
         self.assertEqual(self.tree.state('start')['modprobe.d'],
                          self.tree.state('exit')['modprobe.d'])
-        self.assertEqual('', self.tree.read('exit', 'created'))
-        self.assertEqual(self.tree.read('start', 'dev'),
-                         self.tree.read('exit', 'dev'))
+        self.assert_nothing_recorded_or_made()
 
     def test_image_export_nbd_fails_with_the_nbd_remedy(self):
         if _nbd_loadable():
@@ -632,9 +634,7 @@ class TestDevstackNbd(testtools.TestCase):
         self.assertIn('lxc.mount.entry = /lib/modules lib/modules', flat)
         self.assertIn('or leave image_export at auto', flat)
         self.assertIsNone(self.rule('exit'))
-        self.assertEqual('', self.tree.read('exit', 'created'))
-        self.assertEqual(self.tree.read('start', 'dev'),
-                         self.tree.read('exit', 'dev'))
+        self.assert_nothing_recorded_or_made()
 
 
 def _netlink_iscsi_opens():
