@@ -392,9 +392,13 @@ cmd_all() {
     if [[ $rc == 0 ]]; then
         "$0" test || rc=$?
     fi
-    local phases
+    # Kept for the end of the output (down removes the state dir): the
+    # phases, and what a failed exercise said from its failure on.
+    local phases failure
     phases=$(cat "$state/phases" 2>/dev/null || true)
+    failure=$(sed -n '/ exercise: FAIL: /,$p' "$state/exercise.log" 2>/dev/null | tail -40 || true)
     "$0" down || rc=$?
+    [[ -z $failure ]] || printf 'the exercise failed:\n%s\n' "$failure" >&2
     printf 'phases:\n%s\n' "$phases" >&2
     return $rc
 }

@@ -193,9 +193,12 @@ def main(argv=None):
     parser.add_argument('ip', help='the gateway address to answer for')
     parser.add_argument('--mac', default=DEFAULT_MAC)
     args = parser.parse_args(argv)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    # Taken with sigwait, not by a handler: a handler that sets an Event
+    # deadlocks when a second signal lands inside the first one's set()
+    # (sudo relays a pkill's SIGTERM that also reached the program). The
+    # mask is set before the serving thread starts, which inherits it.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         gw = Gateway(args.ifname, args.ip, args.mac).start()
     except OSError as e:
@@ -204,7 +207,7 @@ def main(argv=None):
         parser.exit(1, 'gateway stand-in: bad address %r: %s\n' % (args.ip, e))
     try:
         print('gateway %s answering on %s' % (gw.ip, gw.ifname), flush=True)
-        stop.wait()
+        signal.sigwait(stop_signals)
     finally:
         gw.stop()
     print('gateway %s on %s: %d ARP replies, %d echo replies'

@@ -22,12 +22,17 @@ fail() { say "FAIL: $*"; exit 1; }
 os() { openstack "$@"; }
 field() { openstack "$@" -f value; }
 
+fault() {  # SERVER -> the fault's message, without nova's traceback
+    { field server show "$1" -c fault 2>/dev/null || true; } | python3 -c \
+        'import ast,sys; f=ast.literal_eval(sys.stdin.read() or "None"); print((f or {}).get("message"))'
+}
+
 wait_status() {  # SERVER STATUS
     local _ status
     for _ in $(seq 120); do
         status=$(field server show "$1" -c status)
         [[ $status == "$2" ]] && return 0
-        [[ $status == ERROR ]] && fail "$1 went to ERROR: $(field server show "$1" -c fault)"
+        [[ $status == ERROR ]] && fail "$1 went to ERROR: $(fault "$1")"
         sleep 1
     done
     fail "$1 is $status, not $2, after 120 s"
@@ -35,23 +40,45 @@ wait_status() {  # SERVER STATUS
 
 virsh_lxc() { sudo virsh -q -c lxc:/// "$@"; }
 
+# The gateway stand-in on a bridge, in the background (as root: it opens an
+# AF_PACKET socket). Stopped by one signal to the program itself (sudo's
+# child): a pattern (pkill -f) also matches the killing sudo's command line.
+gw_pid=
+start_gateway() {  # BRIDGE
+    # shellcheck disable=SC2024  # the log is the stack user's, on purpose
+    sudo "$venv/bin/python" -m nova_lxc_contrail.standin.gateway "$1" "$gateway" \
+        > /tmp/$prefix-gateway.log 2>&1 &
+    gw_pid=$!
+    # It says when its socket is bound; before that the container's first
+    # ARP requests would go unanswered.
+    local _
+    for _ in $(seq 100); do
+        grep -q answering /tmp/$prefix-gateway.log && return 0
+        [[ -e /proc/$gw_pid ]] || fail "the gateway stand-in exited: $(cat /tmp/$prefix-gateway.log)"
+        sleep 0.2
+    done
+    fail "the gateway stand-in did not start in 20 s"
+}
+
+stop_gateway() {
+    [[ -n $gw_pid ]] || return 0
+    local program
+    program=$(pgrep -P "$gw_pid" || true)
+    [[ -z $program ]] || sudo kill -TERM "$program" || true
+    wait "$gw_pid" || true
+    gw_pid=
+}
+
 # The container's own busybox: its address, then 3 pings to the gateway,
 # answered by the stand-in on the bridge the vRouter would attach to.
 ping_gateway() {  # INSTANCE_NAME ADDRESS BRIDGE
-    local gw_pid out
-    # shellcheck disable=SC2024  # the log is the stack user's, on purpose
-    sudo "$venv/bin/python" -m nova_lxc_contrail.standin.gateway "$3" "$gateway" \
-        > /tmp/$prefix-gateway.log 2>&1 &
-    gw_pid=$!
-    sleep 1
+    local out
+    start_gateway "$3"
     virsh_lxc lxc-enter-namespace "$1" --noseclabel /bin/ip addr replace "$2/24" dev eth0
     virsh_lxc lxc-enter-namespace "$1" --noseclabel /bin/ip link set eth0 up
-    if ! out=$(virsh_lxc lxc-enter-namespace "$1" --noseclabel /bin/ping -c 3 -W 2 "$gateway"); then
-        sudo kill "$gw_pid" || true
+    out=$(virsh_lxc lxc-enter-namespace "$1" --noseclabel /bin/ping -c 3 -W 2 "$gateway") ||
         fail "the container could not ping $gateway: $out"
-    fi
-    sudo pkill -TERM -f "standin.gateway $3" || true
-    wait "$gw_pid" || true
+    stop_gateway
     say "$(grep -h 'packets transmitted' <<< "$out"); $(tail -1 /tmp/$prefix-gateway.log)"
     rm -f /tmp/$prefix-gateway.log
 }
@@ -69,7 +96,23 @@ check_port() {  # PORT_ID -> prints the bridge
     echo "$bridge"
 }
 
+# What nova and neutron logged while this ran, for a failed run's reader.
+started=$(date '+%Y-%m-%d %H:%M:%S')
+diagnose() {
+    say "server: $(field server show $prefix-server -c status 2>&1) $(fault $prefix-server 2>&1)"
+    say "warnings and errors logged by nova and neutron since $started:"
+    # DevStack's services log to the journal at one priority: their level
+    # is in the text.
+    sudo journalctl -q --no-pager -o cat --since "$started" -u 'devstack@*' |
+        sed 's/\x1b\[[0-9;]*m//g' | grep -E ' (WARNING|ERROR|CRITICAL) ' |
+        grep -vE 'privsep log:|is deprecated|thread_pool_factory|unexpected event' |
+        cut -c1-400 | tail -25 || true
+}
+
 cleanup() {
+    local rc=$?
+    stop_gateway
+    [[ $rc == 0 ]] || diagnose
     os server delete --wait $prefix-server 2>/dev/null || true
     os port delete $prefix-port 2>/dev/null || true
     os subnet delete $prefix-subnet 2>/dev/null || true
@@ -95,9 +138,9 @@ os image create --disk-format qcow2 --container-format bare \
 say "server on port $port"
 start=$(date +%s.%N)
 os server create --flavor m1.tiny --image $prefix-image --port "$port" \
-    --wait $prefix-server >/dev/null
-say "ACTIVE in $(python3 -c "print('%.1f' % ($(date +%s.%N) - $start))") s"
+    $prefix-server >/dev/null
 wait_status $prefix-server ACTIVE
+say "ACTIVE in $(python3 -c "print('%.1f' % ($(date +%s.%N) - $start))") s"
 instance=$(field server show $prefix-server -c OS-EXT-SRV-ATTR:instance_name)
 [[ $(field port show "$port" -c binding_vif_type) == vrouter ]] ||
     fail "port $port is not bound with vif_type vrouter"

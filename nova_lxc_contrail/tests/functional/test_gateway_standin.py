@@ -26,6 +26,7 @@ GUEST_END = 'vgwguest0'
 GATEWAY = '10.213.0.1'
 GUEST = '10.213.0.5/24'
 PINGS = 3
+SIGNAL_BURST_SECONDS = 5
 
 
 def ip(*args, netns_pid=None):
@@ -131,6 +132,24 @@ class TestGatewayProgram(testtools.TestCase):
         gw = self.start_gateway(BRIDGE, GATEWAY, '--mac', '02:00:00:00:00:01')
         self.assertIn('answering', readline(gw.stdout, timeout=30))
         gw.send_signal(signal.SIGINT)
+        out, err = gw.communicate(timeout=30)
+        self.assertEqual(0, gw.returncode, err)
+        self.assertEqual('gateway %s on %s: 0 ARP replies, 0 echo replies\n'
+                         % (GATEWAY, BRIDGE), out)
+
+    def test_a_burst_of_signals_stops_it_once(self):
+        # As when sudo relays a pkill's SIGTERM that reached the program too.
+        gw = self.start_gateway(BRIDGE, GATEWAY)
+        self.assertIn('answering', readline(gw.stdout, timeout=30))
+        # Signals until it has exited; waitid(WNOWAIT) leaves it unreaped,
+        # so its pid cannot be another process's yet.
+        deadline = time.monotonic() + SIGNAL_BURST_SECONDS
+        while time.monotonic() < deadline:
+            os.kill(gw.pid, signal.SIGTERM)
+            os.kill(gw.pid, signal.SIGINT)
+            if os.waitid(os.P_PID, gw.pid,
+                         os.WEXITED | os.WNOHANG | os.WNOWAIT):
+                break
         out, err = gw.communicate(timeout=30)
         self.assertEqual(0, gw.returncode, err)
         self.assertEqual('gateway %s on %s: 0 ARP replies, 0 echo replies\n'
