@@ -100,7 +100,7 @@ for suite in "${suites[@]}"; do
         ;;
     devstack)
         # A real stack.sh in a systemd LXC container, the openstack client's
-        # server life and Tempest's compute servers tests; then everything
+        # server life and Tempest's compute API tests; then everything
         # removed and the host checked unchanged.
         "$top/tools/devstack-in-lxc.sh" all || status=1
         ;;

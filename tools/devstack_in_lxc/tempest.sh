@@ -8,7 +8,12 @@
 # skip reason.
 set -euo pipefail
 
-regex=${NLC_TEMPEST_REGEX:-^tempest\.api\.compute\.servers\.}
+regex=${NLC_TEMPEST_REGEX:-^tempest\.api\.compute\.}
+# Not LXC's and with no Tempest flag: auto-allocated networks need an
+# external network this cloud has none of; nova 34's instance usage audit
+# log API answers 400 on a compute host name ("'nlc-devstack' is not a
+# 'uuid'"), whatever the hypervisor.
+exclude=${NLC_TEMPEST_EXCLUDE_REGEX-\.(test_auto_allocate_network|test_instance_usage_audit_log)\.}
 concurrency=${NLC_TEMPEST_CONCURRENCY:-2}
 cd /opt/stack/tempest
 tempest=.tox/tempest/bin/tempest
@@ -20,8 +25,10 @@ echo "tempest: feature flags that skip tests on this cloud:"
 grep -E '^\[|= *False' etc/tempest.conf | awk '/^\[/ {s=$0; next} {print "  " s " " $0}' |
     grep -E 'compute-feature-enabled|service_available|validation' || true
 
+echo "tempest: running $regex, excluding ${exclude:-nothing}"
 rc=0
-$tempest run --regex "$regex" --concurrency "$concurrency" > tempest-run.log 2>&1 || rc=$?
+$tempest run --regex "$regex" ${exclude:+--exclude-regex "$exclude"} \
+    --concurrency "$concurrency" > tempest-run.log 2>&1 || rc=$?
 grep -E '^(=+|Totals|Worker Balance| - )' tempest-run.log | sed -n '/Totals/,/Worker/p' || true
 echo "tempest: skipped, by reason:"
 grep -oE 'SKIPPED: .*' tempest-run.log | sort | uniq -c | sort -rn || true
