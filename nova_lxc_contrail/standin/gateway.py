@@ -195,8 +195,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     # Taken with sigwait, not by a handler: a handler that sets an Event
     # deadlocks when a second signal lands inside the first one's set()
-    # (sudo relays a pkill's SIGTERM that also reached the program). The
-    # mask is set before the serving thread starts, which inherits it.
+    # (seen in DevStack, stopped by `sudo pkill`). The mask is set before
+    # the serving thread starts, which inherits it.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:

@@ -23,7 +23,7 @@ stestr=.tox/tempest/bin/stestr
 echo "tempest: $($tempest --version 2>&1)"
 echo "tempest: feature flags that skip tests on this cloud:"
 grep -E '^\[|= *False' etc/tempest.conf | awk '/^\[/ {s=$0; next} {print "  " s " " $0}' |
-    grep -E 'compute-feature-enabled|service_available|validation' || true
+    grep -E 'compute-feature-enabled|network-feature-enabled|service_available|validation' || true
 
 echo "tempest: running $regex, excluding ${exclude:-nothing}"
 rc=0

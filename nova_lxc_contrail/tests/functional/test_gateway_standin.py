@@ -138,7 +138,7 @@ class TestGatewayProgram(testtools.TestCase):
                          % (GATEWAY, BRIDGE), out)
 
     def test_a_burst_of_signals_stops_it_once(self):
-        # As when sudo relays a pkill's SIGTERM that reached the program too.
+        # A second signal during the first one's handling once hung it.
         gw = self.start_gateway(BRIDGE, GATEWAY)
         self.assertIn('answering', readline(gw.stdout, timeout=30))
         # Signals until it has exited; waitid(WNOWAIT) leaves it unreaped,
