@@ -8,12 +8,12 @@
 # skip reason.
 set -euo pipefail
 
-regex=${NLC_TEMPEST_REGEX:-^tempest\.api\.compute\.}
+regex=${NLC_TEMPEST_REGEX:-'^tempest\.api\.compute\.'}
 # Not LXC's and with no Tempest flag: auto-allocated networks need an
 # external network this cloud has none of; nova 34's instance usage audit
 # log API answers 400 on a compute host name ("'nlc-devstack' is not a
 # 'uuid'"), whatever the hypervisor.
-exclude=${NLC_TEMPEST_EXCLUDE_REGEX-\.(test_auto_allocate_network|test_instance_usage_audit_log)\.}
+exclude=${NLC_TEMPEST_EXCLUDE_REGEX-'\.(test_auto_allocate_network|test_instance_usage_audit_log)\.'}
 concurrency=${NLC_TEMPEST_CONCURRENCY:-2}
 cd /opt/stack/tempest
 tempest=.tox/tempest/bin/tempest
