@@ -100,6 +100,13 @@ class TestGatewayProgram(testtools.TestCase):
         self.addCleanup(end)
         return proc
 
+    def assert_stopped_having_answered_nothing(self, gw):
+        """It exits 0 and prints its counts: nothing asked, nothing answered."""
+        out, err = gw.communicate(timeout=30)
+        self.assertEqual(0, gw.returncode, err)
+        self.assertEqual('gateway %s on %s: 0 ARP replies, 0 echo replies\n'
+                         % (GATEWAY, BRIDGE), out)
+
     def ping(self, count):
         proc = subprocess.run(
             ['nsenter', '-t', str(self.guest_pid), '-n', 'busybox', 'ping',
@@ -132,10 +139,7 @@ class TestGatewayProgram(testtools.TestCase):
         gw = self.start_gateway(BRIDGE, GATEWAY, '--mac', '02:00:00:00:00:01')
         self.assertIn('answering', readline(gw.stdout, timeout=30))
         gw.send_signal(signal.SIGINT)
-        out, err = gw.communicate(timeout=30)
-        self.assertEqual(0, gw.returncode, err)
-        self.assertEqual('gateway %s on %s: 0 ARP replies, 0 echo replies\n'
-                         % (GATEWAY, BRIDGE), out)
+        self.assert_stopped_having_answered_nothing(gw)
 
     def test_a_burst_of_signals_stops_it_once(self):
         # A second signal during the first one's handling once hung it.
@@ -150,10 +154,7 @@ class TestGatewayProgram(testtools.TestCase):
             if os.waitid(os.P_PID, gw.pid,
                          os.WEXITED | os.WNOHANG | os.WNOWAIT):
                 break
-        out, err = gw.communicate(timeout=30)
-        self.assertEqual(0, gw.returncode, err)
-        self.assertEqual('gateway %s on %s: 0 ARP replies, 0 echo replies\n'
-                         % (GATEWAY, BRIDGE), out)
+        self.assert_stopped_having_answered_nothing(gw)
 
     def test_missing_device_fails_naming_it(self):
         gw = self.start_gateway('nosuchbr0', GATEWAY)
