@@ -47,8 +47,9 @@ remove_new_machine_cgroups() {
 }
 trap remove_new_machine_cgroups EXIT
 
-status=0
+status=0 failed_suites=()
 for suite in "${suites[@]}"; do
+    suite_status=$status status=0
     echo "=== $suite"
     case $suite in
     lint)
@@ -109,6 +110,9 @@ for suite in "${suites[@]}"; do
         exit 2
         ;;
     esac
+    # Named again at the very end, where a log's kept tail shows it.
+    [ "$status" = 0 ] || failed_suites+=("$suite")
+    status=$((suite_status | status))
 done
 
 if [ "$skipped" -gt 0 ]; then
@@ -116,4 +120,5 @@ if [ "$skipped" -gt 0 ]; then
     status=1
 fi
 echo "tests: $passed passed, $failed failed, $skipped skipped"
+[ ${#failed_suites[@]} = 0 ] || echo "suites that failed: ${failed_suites[*]}" >&2
 exit $status

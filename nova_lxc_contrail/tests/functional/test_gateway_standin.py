@@ -101,7 +101,7 @@ class TestGatewayProgram(testtools.TestCase):
         return proc
 
     def assert_stopped_having_answered_nothing(self, gw):
-        """It exits 0 and prints its counts: nothing asked, nothing answered."""
+        """It exits 0 and prints its counts: nothing asked or answered."""
         out, err = gw.communicate(timeout=30)
         self.assertEqual(0, gw.returncode, err)
         self.assertEqual('gateway %s on %s: 0 ARP replies, 0 echo replies\n'
