@@ -1,15 +1,20 @@
 #!/bin/bash
-# A real DevStack cloud with nova-lxc-contrail, inside a systemd LXC container.
+# A real DevStack cloud with nova-lxc-contrail, in systemd LXC containers.
 #
-#   ./tools/devstack-in-lxc.sh up      # build the container, run stack.sh
-#   ./tools/devstack-in-lxc.sh test    # openstack client exercise + Tempest
-#   ./tools/devstack-in-lxc.sh down    # remove everything, check the host
-#   ./tools/devstack-in-lxc.sh all     # up, test, down (what CI runs)
-#   ./tools/devstack-in-lxc.sh shell   # a shell in the container
+#   ./tools/devstack-in-lxc.sh up       # build the containers, run stack.sh
+#   ./tools/devstack-in-lxc.sh test     # openstack client exercise + Tempest
+#   ./tools/devstack-in-lxc.sh down     # remove everything, check the host
+#   ./tools/devstack-in-lxc.sh all      # up, test, down (what CI runs)
+#   ./tools/devstack-in-lxc.sh shell [N]  # a shell in node N (default 1)
 #
-# As root on Debian 12. The container (Debian 12, systemd, Debian's LXC,
-# configured from `nova-lxc-contrail lxc-config`) has its own network
-# namespace with no route out: apt and pip inside reach this host's package
+# As root on Debian 12. Two nodes (NLC_DEVSTACK_NODES=1 for one): node 1
+# (nlc-devstack) runs the control plane and a compute service, node 2
+# (nlc-devstack2) joins it as a second compute host, so servers cold migrate
+# and evacuate between them. Each container (Debian 12, systemd, Debian's
+# LXC, configured from `nova-lxc-contrail lxc-config`) has its own network
+# namespace: a veth to this host with no route out, and a link to the other
+# node, where DevStack's services and nova's migrations (SSH between the
+# nodes' stack users) run. apt and pip inside reach this host's package
 # registries through tools/devstack_in_lxc/registry_proxy.py, which lets
 # nothing else through. DevStack comes from ../shared/openstack; keystone,
 # glance, placement, nova, neutron and tempest from their PyPI releases,
@@ -18,8 +23,9 @@
 # in for by the agent stand-in (a DevStack service) and an ML2 mechanism
 # driver that binds ports with vif_type vrouter: no OVS, no neutron agents.
 #
-# Knobs (environment): NLC_DEVSTACK_STATE (default
-# /var/lib/nova-lxc-contrail-devstack), NLC_DEVSTACK_TEMPEST_REGEX,
+# Knobs (environment): NLC_DEVSTACK_NODES (1 or 2, default 2),
+# NLC_DEVSTACK_STATE (default /var/lib/nova-lxc-contrail-devstack),
+# NLC_DEVSTACK_TEMPEST_REGEX,
 # NLC_DEVSTACK_TEMPEST_CONCURRENCY, NLC_DEVSTACK_KEEP_CACHE=1 (down keeps
 # the downloaded sources and the debootstrap tarball for the next up).
 set -euo pipefail
@@ -29,12 +35,10 @@ here=$top/tools/devstack_in_lxc
 shared=${NLC_SHARED:-$top/../shared}
 state=${NLC_DEVSTACK_STATE:-/var/lib/nova-lxc-contrail-devstack}
 cache=$state/cache
-name=nlc-devstack
 lxcpath=$state/lxc
-rootfs=$lxcpath/$name/rootfs
-host_if=nlcds0
-host_ip=10.254.0.1
-guest_ip=10.254.0.2
+nodes=${NLC_DEVSTACK_NODES:-2}
+# test, down and shell act on the nodes up made.
+[[ ${1:-} == up || ! -r $state/nodes ]] || nodes=$(cat "$state/nodes")
 proxy_port=3128
 # The registries this host's apt and pip use (see /etc/apt/sources.list*).
 registries=(deb.debian.org pypi.org files.pythonhosted.org)
@@ -50,6 +54,36 @@ requirements_release=openstack-requirements==1.2.0
 
 say() { printf '%s devstack-in-lxc: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
+
+[[ $nodes == 1 || $nodes == 2 ]] || die "NLC_DEVSTACK_NODES is $nodes: 1 or 2"
+
+# The names of node N (1: control plane and compute, 2: compute only): its
+# container, its veth to this host (a /30 each, the registry proxy on the
+# host's end) and its address on the nodes' own link (eth1), where the
+# services listen; a single node has no such link and uses its veth's.
+use_node() {  # N
+    node=$1
+    name=nlc-devstack
+    [[ $node == 1 ]] || name=nlc-devstack$node
+    rootfs=$lxcpath/$name/rootfs
+    host_if=nlcds$((node - 1))
+    host_ip=10.254.0.$((4 * node - 3))
+    guest_ip=10.254.0.$((4 * node - 2))
+    node_link=nlcdsm$node
+    node_ip=$guest_ip
+    [[ $nodes == 1 ]] || node_ip=10.254.1.$node
+}
+use_node 1
+service_ip=$node_ip
+each_node() {  # COMMAND...: COMMAND for each node, use_node'd
+    local n current=$node
+    for n in $(seq "$nodes"); do
+        use_node "$n"
+        "$@"
+    done
+    use_node "$current"
+}
+node_address() { echo "$node_ip $name"; }
 
 phase_start=0
 phase() {
@@ -118,31 +152,41 @@ install_host_packages() {
     fi
 }
 
+rootfs_tarball=$cache/bookworm-rootfs.tar
+debootstrap_rootfs() {
+    [[ ! -r $rootfs_tarball ]] || return 0
+    say "debootstrap bookworm (minbase + systemd)"
+    mkdir -p "$cache"
+    rm -rf "$cache/rootfs.new"
+    debootstrap --variant=minbase \
+        --include=systemd,systemd-sysv,dbus,sudo,git,python3,ca-certificates,iproute2,procps,lsb-release,iputils-ping,kmod,curl,wget,psmisc,openssh-server,openssh-client \
+        bookworm "$cache/rootfs.new" http://deb.debian.org/debian \
+        > "$state/debootstrap.log" 2>&1 ||
+        die "debootstrap failed: see $state/debootstrap.log"
+    tar -C "$cache/rootfs.new" -cf "$rootfs_tarball.new" . &&
+        mv "$rootfs_tarball.new" "$rootfs_tarball"
+    rm -rf "$cache/rootfs.new"
+}
+
 build_rootfs() {
-    local tarball=$cache/bookworm-rootfs.tar
-    mkdir -p "$cache" "$lxcpath/$name"
-    if [[ ! -r $tarball ]]; then
-        say "debootstrap bookworm (minbase + systemd)"
-        rm -rf "$cache/rootfs.new"
-        debootstrap --variant=minbase \
-            --include=systemd,systemd-sysv,dbus,sudo,git,python3,ca-certificates,iproute2,procps,lsb-release,iputils-ping,kmod,curl,wget,psmisc \
-            bookworm "$cache/rootfs.new" http://deb.debian.org/debian \
-            > "$state/debootstrap.log" 2>&1 ||
-            die "debootstrap failed: see $state/debootstrap.log"
-        tar -C "$cache/rootfs.new" -cf "$tarball.new" . && mv "$tarball.new" "$tarball"
-        rm -rf "$cache/rootfs.new"
-    fi
+    mkdir -p "$lxcpath/$name"
     rm -rf "$rootfs"
     mkdir -p "$rootfs"
-    tar -C "$rootfs" -xf "$tarball"
+    tar -C "$rootfs" -xf "$rootfs_tarball"
+    # Host keys of its own (the tarball's are every node's).
+    rm -f "$rootfs"/etc/ssh/ssh_host_*
+    chroot "$rootfs" ssh-keygen -A >/dev/null
     # Trust what this host trusts for its registries (TLS inspection CAs).
     if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
         cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
         chroot "$rootfs" update-ca-certificates >/dev/null 2>&1
     fi
     echo "$name" > "$rootfs/etc/hostname"
-    printf '127.0.0.1 localhost\n%s %s\n::1 localhost ip6-localhost\n' \
-        "$guest_ip" "$name" > "$rootfs/etc/hosts"
+    {
+        echo '127.0.0.1 localhost'
+        echo '::1 localhost ip6-localhost'
+        each_node node_address
+    } > "$rootfs/etc/hosts"
     cat > "$rootfs/etc/apt/sources.list" <<EOF
 deb http://deb.debian.org/debian bookworm main
 deb http://deb.debian.org/debian bookworm-updates main
@@ -191,7 +235,7 @@ write_config() {
         echo "lxc.rootfs.path = dir:$rootfs"
         echo "lxc.uts.name = $name"
         echo "lxc.arch = $(dpkg --print-architecture)"
-        echo "lxc.log.file = $state/lxc.log"
+        echo "lxc.log.file = $state/$name.lxc.log"
         # What an LXC compute host needs (devices, nesting, AppArmor).
         "$top/.venv/bin/nova-lxc-contrail" lxc-config --no-network \
             --lxc-version "$lxc_major" 2>/dev/null
@@ -201,6 +245,14 @@ write_config() {
         echo "lxc.net.0.name = eth0"
         echo "lxc.net.0.flags = up"
         echo "lxc.net.0.ipv4.address = $guest_ip/30"
+        if (( nodes > 1 )); then
+            echo "# And its end of the nodes' own link (a veth pair made by up)."
+            echo "lxc.net.1.type = phys"
+            echo "lxc.net.1.link = $node_link"
+            echo "lxc.net.1.name = eth1"
+            echo "lxc.net.1.flags = up"
+            echo "lxc.net.1.ipv4.address = $node_ip/24"
+        fi
     } > "$lxcpath/$name/config"
 }
 
@@ -262,22 +314,56 @@ build_image() {
         "$rootfs/opt/stack/images/busybox-gpt.qcow2" >/dev/null
 }
 
+# Node 2's sources: node 1's (DevStack, the local repositories).
+copy_sources() {
+    [[ $node != 1 ]] || return 0
+    mkdir -p "$rootfs/opt/stack"
+    cp -a "$lxcpath/nlc-devstack/rootfs/opt/stack/." "$rootfs/opt/stack/"
+}
+
 write_local_conf() {
-    sed -e "s|@HOST_IP@|$guest_ip|g" -e "s|@PROXY@|http://$host_ip:$proxy_port|g" \
-        "$here/local.conf" > "$rootfs/opt/stack/devstack/local.conf"
+    # Node 1 has the control plane, the others only a compute service.
+    local template=local.conf no_proxy
+    [[ $node == 1 ]] || template=local-compute.conf
+    no_proxy=localhost,127.0.0.1,::1,$(each_node node_address | tr ' \n' ',,')
+    sed -e "s|@HOST_IP@|$node_ip|g" -e "s|@SERVICE_HOST@|$service_ip|g" \
+        -e "s|@PROXY@|http://$host_ip:$proxy_port|g" -e "s|@NO_PROXY@|${no_proxy%,}|g" \
+        -e "s|@COMPUTE_NODES@|$nodes|g" \
+        "$here/$template" > "$rootfs/opt/stack/devstack/local.conf"
+}
+
+# nova-compute (the stack user) copies a cold-migrating server's disk to the
+# other node with scp: one key pair for the stack user of every node, and
+# every node's host key known (by name and by address).
+make_ssh_keys() {
+    rm -rf "$state/ssh"
+    mkdir -p "$state/ssh"
+    chroot "$rootfs" ssh-keygen -q -t ed25519 -N '' -C stack@nlc-devstack \
+        -f /root/nlc-stack-key
+    mv "$rootfs"/root/nlc-stack-key* "$state/ssh/"
+    each_node known_host > "$state/ssh/known_hosts"
+}
+known_host() {
+    echo "$name,$node_ip $(cut -d' ' -f1,2 "$rootfs/etc/ssh/ssh_host_ed25519_key.pub")"
+}
+install_ssh_keys() {  # before the stack user exists: prepare_container chowns
+    local dir=$rootfs/opt/stack/.ssh
+    install -d -m 700 "$dir"
+    install -m 600 "$state/ssh/nlc-stack-key" "$dir/id_ed25519"
+    install -m 644 "$state/ssh/nlc-stack-key.pub" "$dir/id_ed25519.pub"
+    install -m 644 "$state/ssh/nlc-stack-key.pub" "$dir/authorized_keys"
+    install -m 644 "$state/ssh/known_hosts" "$dir/known_hosts"
+}
+
+link_nodes() {  # the nodes' own link: a veth pair, an end in each node
+    [[ $nodes != 1 ]] || return 0
+    ip link add nlcdsm1 type veth peer name nlcdsm2
 }
 
 start_container() {
     lxc-start -P "$lxcpath" -n "$name" -d ||
-        die "lxc-start failed: see $state/lxc.log"
+        die "lxc-start of $name failed: see $state/$name.lxc.log"
     ip addr add "$host_ip/30" dev "$host_if"
-    local allow=() registry
-    for registry in "${registries[@]}"; do
-        allow+=(--allow "$registry")
-    done
-    python3 "$here/registry_proxy.py" --listen "$host_ip" --port "$proxy_port" \
-        "${allow[@]}" >> "$state/proxy.log" 2>&1 &
-    echo $! > "$state/proxy.pid"
     local _
     for _ in $(seq 60); do
         case $(in_container systemctl is-system-running 2>/dev/null || true) in
@@ -285,46 +371,94 @@ start_container() {
         esac
         sleep 1
     done
-    die "systemd in the container did not come up in 60 s"
+    die "systemd in $name did not come up in 60 s"
 }
+
+start_proxy() {  # one proxy, on this host's end of every node's veth
+    local listen=() allow=() registry
+    each_node listen_on_host_end
+    for registry in "${registries[@]}"; do
+        allow+=(--allow "$registry")
+    done
+    python3 "$here/registry_proxy.py" "${listen[@]}" --port "$proxy_port" \
+        "${allow[@]}" >> "$state/proxy.log" 2>&1 &
+    echo $! > "$state/proxy.pid"
+}
+
+listen_on_host_end() { listen+=(--listen "$host_ip"); }
 
 prepare_container() {
     in_container /opt/stack/devstack/tools/create-stack-user.sh >/dev/null
     in_container chown -R stack:stack /opt/stack
 }
 
+run_stack() {
+    local log=$state/stack-$name.log
+    if ! as_stack "cd /opt/stack/devstack && ./stack.sh" > "$log" 2>&1; then
+        phase
+        tail -40 "$log" >&2
+        die "stack.sh failed on $name: see $log"
+    fi
+    # DevStack's own figures: time per component, and its async speed-up.
+    say "$name: DevStack's timing"
+    sed -n '/^DevStack Component Timing/,/^ Speedup/p' "$log" >&2 || true
+}
+
+discover_computes() {
+    # A compute host that joins later is mapped to the cell by hand, as in
+    # any multi-node DevStack; then node 1 sees every node's hypervisor.
+    local _ count
+    as_stack "/opt/stack/data/venv/bin/nova-manage cell_v2 discover_hosts --verbose" 2>&1 |
+        grep -E 'host mapping|unmapped' >&2 || true
+    for _ in $(seq 60); do
+        count=$(as_stack "source /opt/stack/devstack/openrc admin admin >/dev/null; \
+            /opt/stack/data/venv/bin/openstack hypervisor list -f value -c ID" | wc -l)
+        [[ $count == "$nodes" ]] && return 0
+        sleep 2
+    done
+    die "node 1 sees $count hypervisors, not $nodes, 120 s after discover_hosts"
+}
+
+not_running() { ! running || die "$name is already up (./tools/devstack-in-lxc.sh down first)"; }
+
 cmd_up() {
     preflight
-    if running; then die "$name is already up (./tools/devstack-in-lxc.sh down first)"; fi
+    each_node not_running
     mkdir -p "$state"
     : > "$state/phases"
+    echo "$nodes" > "$state/nodes"
     [[ -r $state/host.before ]] || host_snapshot "$state/host.before"
     phase "host packages";   install_host_packages
     # The package's own CLI (lxc-config) and image builder run from its venv.
     [[ -x $top/.venv/bin/nova-lxc-contrail ]] || "$top/tools/bootstrap.sh"
-    phase "rootfs";          build_rootfs
-    phase "sources";         fetch_sources; build_image; write_local_conf
-    phase "container start"; write_config; start_container; prepare_container
-    phase "stack.sh"
-    if ! as_stack "cd /opt/stack/devstack && ./stack.sh" > "$state/stack.log" 2>&1; then
-        phase
-        tail -40 "$state/stack.log" >&2
-        die "stack.sh failed: see $state/stack.log"
+    phase "rootfs";          debootstrap_rootfs; each_node build_rootfs
+    phase "sources"
+    fetch_sources; each_node copy_sources; build_image; each_node write_local_conf
+    make_ssh_keys; each_node install_ssh_keys
+    phase "container start"
+    link_nodes; each_node write_config; each_node start_container; start_proxy
+    each_node prepare_container
+    phase "stack.sh";        run_stack
+    if (( nodes > 1 )); then
+        use_node 2
+        phase "stack.sh node 2"; run_stack
+        use_node 1
+        discover_computes
     fi
     phase
-    # DevStack's own figures: time per component, and its async speed-up.
-    sed -n '/^DevStack Component Timing/,/^ Speedup/p' "$state/stack.log" >&2 || true
-    say "up: DevStack runs in $name ($guest_ip); phases so far:"
+    say "up: DevStack runs in $(each_node node_address | paste -sd, -); phases so far:"
     cat "$state/phases" >&2
 }
 
 cmd_test() {
-    running || die "$name is not up"
+    each_node running_or_die
+    each_node install_node_script
     cp "$here/exercise.sh" "$here/tempest.sh" "$rootfs/opt/stack/"
     in_container chown stack:stack /opt/stack/exercise.sh /opt/stack/tempest.sh
     phase "exercise"
     local rc=0 trc=0
-    as_stack "bash /opt/stack/exercise.sh" 2>&1 | tee "$state/exercise.log" || rc=$?
+    as_stack "NLC_COMPUTE_NODES=$nodes bash /opt/stack/exercise.sh" 2>&1 |
+        tee "$state/exercise.log" || rc=$?
     phase "tempest"
     as_stack "NLC_TEMPEST_REGEX='${NLC_DEVSTACK_TEMPEST_REGEX:-}' \
         NLC_TEMPEST_CONCURRENCY='${NLC_DEVSTACK_TEMPEST_CONCURRENCY:-2}' \
@@ -334,6 +468,29 @@ cmd_test() {
     [[ $rc == 0 ]] || die "the openstack client exercise failed"
     [[ $trc == 0 ]] || die "Tempest failed"
 }
+running_or_die() { running || die "$name is not up"; }
+# What the exercise runs on a server's node (over SSH, as the stack user).
+install_node_script() {
+    install -o "$(stat -c %u "$rootfs/opt/stack")" -m 644 "$here/node.sh" \
+        "$rootfs/opt/stack/node.sh"
+}
+
+stop_container() {
+    if running; then
+        in_container bash -c 'cd /opt/stack/devstack && su stack -c ./unstack.sh' \
+            > "$state/unstack-$name.log" 2>&1 || true
+        lxc-stop -P "$lxcpath" -n "$name" -k || true
+    fi
+    ip link del "$host_if" 2>/dev/null || true
+    ip link del "$node_link" 2>/dev/null || true
+    # The cgroups LXC made for the container (libvirt's below it included).
+    local cg
+    for cg in /sys/fs/cgroup/*/lxc.payload."$name" /sys/fs/cgroup/*/lxc.monitor."$name"; do
+        [[ -d $cg ]] || continue
+        remove_cgroup "$cg"
+    done
+}
+remove_cgroup() { find "$1" -depth -type d -exec rmdir {} + 2>/dev/null || true; }
 
 cmd_down() {
     [[ $(id -u) == 0 ]] || die "run as root"
@@ -342,30 +499,25 @@ cmd_down() {
         kill "$(cat "$state/proxy.pid")" 2>/dev/null || true
         rm -f "$state/proxy.pid"
     fi
-    if running; then
-        in_container bash -c 'cd /opt/stack/devstack && su stack -c ./unstack.sh' \
-            > "$state/unstack.log" 2>&1 || true
-        lxc-stop -P "$lxcpath" -n "$name" -k || true
-    fi
-    # Loop devices belong to the host kernel: release the container's.
+    # The compute-only nodes first.
+    local n
+    for n in $(seq "$nodes" -1 1); do
+        use_node "$n"
+        stop_container
+    done
+    # Loop devices belong to the host kernel: release the containers'.
     local dev back
     for dev in /sys/block/loop*; do
         back=$(cat "$dev/loop/backing_file" 2>/dev/null) || continue
-        if [[ $back == "$rootfs"/* ]]; then
+        if [[ $back == "$lxcpath"/* ]]; then
             losetup -d "/dev/${dev##*/}" 2>/dev/null || true
         fi
     done
-    ip link del "$host_if" 2>/dev/null || true
-    # The cgroups LXC made for the container (libvirt's below it included),
-    # and its pivot cgroup unless it was there before.
+    # LXC's pivot cgroup, unless it was there before.
     local cg
-    for cg in /sys/fs/cgroup/*/lxc.payload."$name" /sys/fs/cgroup/*/lxc.monitor."$name" \
-            /sys/fs/cgroup/*/lxc.pivot; do
+    for cg in /sys/fs/cgroup/*/lxc.pivot; do
         [[ -d $cg ]] || continue
-        if [[ ${cg##*/} == lxc.pivot ]] && grep -qxF "$cg" "$state/host.before" 2>/dev/null; then
-            continue
-        fi
-        find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+        grep -qxF "$cg" "$state/host.before" 2>/dev/null || remove_cgroup "$cg"
     done
     # Keep what a later `up` can reuse, if asked; drop the rest.
     local keep=()
@@ -381,7 +533,7 @@ cmd_down() {
     fi
     find "$state" -mindepth 1 -maxdepth 1 "${keep[@]}" -exec rm -rf {} +
     [[ ${NLC_DEVSTACK_KEEP_CACHE:-0} == 1 ]] || rmdir "$state"
-    say "down: container removed, host interfaces, routes, firewall, loop devices and mounts as before"
+    say "down: containers removed, host interfaces, routes, firewall, loop devices and mounts as before"
 }
 
 cmd_all() {
@@ -393,12 +545,16 @@ cmd_all() {
         "$0" test || rc=$?
     fi
     # Kept for the end of the output (down removes the state dir): the
-    # phases, and what a failed exercise said from its failure on.
-    local phases failure
+    # phases, what a failed exercise said from its failure on, and the
+    # tests Tempest failed.
+    local phases failure tempest_failures
     phases=$(cat "$state/phases" 2>/dev/null || true)
     failure=$(sed -n '/ exercise: FAIL: /,$p' "$state/exercise.log" 2>/dev/null | tail -40 || true)
+    tempest_failures=$(sed -n '/^tempest: failures:/,$p' "$state/tempest.log" 2>/dev/null |
+        grep -E '^(FAIL|ERROR):' | head -40 || true)
     "$0" down || rc=$?
     [[ -z $failure ]] || printf 'the exercise failed:\n%s\n' "$failure" >&2
+    [[ -z $tempest_failures ]] || printf 'Tempest failed:\n%s\n' "$tempest_failures" >&2
     printf 'phases:\n%s\n' "$phases" >&2
     return $rc
 }
@@ -408,6 +564,6 @@ case ${1:-} in
     test) cmd_test ;;
     down) cmd_down ;;
     all) cmd_all ;;
-    shell) running || die "$name is not up"; lxc-attach -P "$lxcpath" -n "$name" ;;
+    shell) use_node "${2:-1}"; running_or_die; lxc-attach -P "$lxcpath" -n "$name" ;;
     *) sed -n '2,10p' "$0" >&2; exit 2 ;;
 esac

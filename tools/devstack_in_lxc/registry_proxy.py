@@ -7,8 +7,8 @@ registries this host already uses through this proxy, and nothing else:
 only, everything else is answered 403. Standard library only: it runs on the
 host before any virtualenv exists.
 
-    python3 registry_proxy.py --listen 10.254.0.1 --port 3128 \\
-        --allow deb.debian.org --allow pypi.org ...
+    python3 registry_proxy.py --listen 10.254.0.1 [--listen 10.254.0.5] \\
+        --port 3128 --allow deb.debian.org --allow pypi.org ...
 """
 
 import argparse
@@ -96,15 +96,16 @@ async def serve(args):
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    LOG.info('listening on %s:%d for %s', args.listen, args.port,
-             ', '.join(args.allow))
+    LOG.info('listening on %s port %d for %s', ', '.join(args.listen),
+             args.port, ', '.join(args.allow))
     async with server:
         await stop.wait()
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--listen', required=True)
+    parser.add_argument('--listen', action='append', required=True,
+                        help='address to listen on (one per container link)')
     parser.add_argument('--port', type=int, default=3128)
     parser.add_argument('--allow', action='append', required=True,
                         help='host name (and its subdomains) to let through')

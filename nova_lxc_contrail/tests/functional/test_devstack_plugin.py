@@ -49,7 +49,7 @@ HARNESS_FILES = [os.path.join(HARNESS, name)
 DEVSTACK_IN_LXC_FILES = [
     os.path.join(TOP, 'tools', name)
     for name in ('devstack-in-lxc.sh', 'devstack_in_lxc/exercise.sh',
-                 'devstack_in_lxc/tempest.sh',
+                 'devstack_in_lxc/node.sh', 'devstack_in_lxc/tempest.sh',
                  'devstack_in_lxc/mount-cgroups.sh')]
 BASHATE_FLAGS = ['-i', 'E006', '-e', 'E005,E042']
 DRIVER = 'nova_lxc_contrail.virt.driver.LxcContrailDriver'
