@@ -323,12 +323,13 @@ copy_sources() {
 
 write_local_conf() {
     # Node 1 has the control plane, the others only a compute service.
-    local template=local.conf no_proxy
+    local template=local.conf no_proxy same_host=False
     [[ $node == 1 ]] || template=local-compute.conf
+    [[ $nodes != 1 ]] || same_host=True
     no_proxy=localhost,127.0.0.1,::1,$(each_node node_address | tr ' \n' ',,')
     sed -e "s|@HOST_IP@|$node_ip|g" -e "s|@SERVICE_HOST@|$service_ip|g" \
         -e "s|@PROXY@|http://$host_ip:$proxy_port|g" -e "s|@NO_PROXY@|${no_proxy%,}|g" \
-        -e "s|@COMPUTE_NODES@|$nodes|g" \
+        -e "s|@COMPUTE_NODES@|$nodes|g" -e "s|@MOVE_TO_SAME_HOST@|$same_host|g" \
         "$here/$template" > "$rootfs/opt/stack/devstack/local.conf"
 }
 
