@@ -9,11 +9,14 @@
 set -euo pipefail
 
 regex=${NLC_TEMPEST_REGEX:-'^tempest\.api\.compute\.'}
-# Not LXC's and with no Tempest flag: auto-allocated networks need an
-# external network this cloud has none of; nova 34's instance usage audit
-# log API answers 400 on a compute host name ("'nlc-devstack' is not a
-# 'uuid'"), whatever the hypervisor.
-exclude=${NLC_TEMPEST_EXCLUDE_REGEX-'\.(test_auto_allocate_network|test_instance_usage_audit_log)\.'}
+# With no Tempest flag: auto-allocated networks need an external network
+# this cloud has none of; nova 34's instance usage audit log API answers 400
+# on a compute host name ("'nlc-devstack' is not a 'uuid'"), whatever the
+# hypervisor. And the two cold migrations without a destination: this
+# driver reports COMPUTE_SAME_HOST_COLD_MIGRATE, so nova may keep the
+# server on its host (it did, in CI), which these tests count as a failure
+# (libvirt's semantics); the exercise cold migrates to the named other host.
+exclude=${NLC_TEMPEST_EXCLUDE_REGEX-'\.(test_auto_allocate_network|test_instance_usage_audit_log)\.|MigrationsAdminTest\.test_cold_migration(_with_swap)?\b'}
 concurrency=${NLC_TEMPEST_CONCURRENCY:-2}
 cd /opt/stack/tempest
 tempest=.tox/tempest/bin/tempest
