@@ -47,9 +47,9 @@ remove_new_machine_cgroups() {
 }
 trap remove_new_machine_cgroups EXIT
 
-status=0 failed_suites=()
+failed_suites=()
 for suite in "${suites[@]}"; do
-    suite_status=$status status=0
+    status=0
     echo "=== $suite"
     case $suite in
     lint)
@@ -112,8 +112,10 @@ for suite in "${suites[@]}"; do
     esac
     # Named again at the very end, where a log's kept tail shows it.
     [ "$status" = 0 ] || failed_suites+=("$suite")
-    status=$((suite_status | status))
 done
+
+status=0
+[ ${#failed_suites[@]} = 0 ] || status=1
 
 if [ "$skipped" -gt 0 ]; then
     echo "$skipped tests were skipped: every test must run here" >&2
